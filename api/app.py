@@ -1,0 +1,50 @@
+"""``create_app(settings)``: the FastAPI application with its lifespan, routers and errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.body_limit import BodyLimit
+from api.routes import health, movements, stock, tokens
+from api.settings import Settings
+from api.wiring import Container, build
+
+DESCRIPTION = """
+An event-sourced stock ledger. Every stock movement is an immutable event; physical, reserved
+and available stock (physical - reserved) are computed per SKU and warehouse.
+
+Every endpoint but `GET /healthz` needs `Authorization: Bearer <token>`. Errors are
+`{"error": "<code>", "detail": "<sentence>", ...}`. Quantities are exact decimals, accepted as
+JSON numbers or strings and rendered as strings.
+"""
+
+
+def create_app(settings: Settings | None = None, *, background: bool | None = None) -> FastAPI:
+    settings = settings or Settings()
+    run_background = settings.background if background is None else background
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        container: Container = build(settings)
+        app.state.container = container
+        if run_background:
+            container.start_background()
+        try:
+            yield
+        finally:
+            container.close()
+
+    app = FastAPI(title="ledger", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    errors.install(app)
+    for router in (movements.router, stock.router, tokens.router, health.router):
+        app.include_router(router)
+    app.add_middleware(
+        BodyLimit,
+        default=settings.max_body_bytes,
+        per_path={"/movements/batch": settings.max_batch_body_bytes},
+    )
+    return app

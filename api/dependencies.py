@@ -1,0 +1,63 @@
+"""Named dependencies: the wired container, and who is calling with which permission."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.wiring import Container
+from ledger.application import Principal
+from ledger.errors import Forbidden, Unauthorized
+from ledger.tokens import Permission, grants
+
+ADMIN = Principal("admin", frozenset(Permission))
+_bearer = HTTPBearer(
+    auto_error=False, description="An API token: LEDGER_ADMIN_TOKEN or one issued by POST /tokens."
+)
+
+
+def get_container(request: Request) -> Container:
+    return request.app.state.container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+def authenticate(
+    container: ContainerDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or not credentials.credentials:
+        raise Unauthorized("send Authorization: Bearer <token>")
+    secret = credentials.credentials
+    admin = container.settings.admin_token
+    if admin is not None and hmac.compare_digest(
+        secret.encode(), admin.get_secret_value().encode()
+    ):
+        return ADMIN
+    if len(secret) > 256:
+        raise Unauthorized("the token is not valid")
+    principal = container.app.authenticate(secret)
+    if principal is None:
+        raise Unauthorized("the token is not valid or was revoked")
+    return principal
+
+
+def _requiring(permission: Permission):
+    def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if not grants(principal.permissions, permission):
+            raise Forbidden(
+                f"token {principal.name!r} lacks the {permission.value!r} permission",
+                needed=permission.value,
+            )
+        return principal
+
+    return check
+
+
+Reader = Annotated[Principal, Depends(_requiring(Permission.READ))]
+Writer = Annotated[Principal, Depends(_requiring(Permission.WRITE))]
+Admin = Annotated[Principal, Depends(_requiring(Permission.ADMIN))]

@@ -1,0 +1,127 @@
+"""The ledger's error family mapped to HTTP, in one place: ``{"error", "detail", ...}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger.errors import (
+    Busy,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    LedgerError,
+    NotFound,
+    Unauthorized,
+    ViewLagging,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS: list[tuple[type[LedgerError], int]] = [
+    (InvalidInput, 422),
+    (NotFound, 404),
+    (Conflict, 409),
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (Busy, 503),
+    (ViewLagging, 503),
+]
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {"error": code, "detail": detail, **extra}
+
+
+def status_of(error: LedgerError) -> int:
+    for family, status in STATUS:
+        if isinstance(error, family):
+            return status
+    return 400
+
+
+def _json_safe(value: Any) -> Any:
+    return value if isinstance(value, (str, int, bool, type(None))) else str(value)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(LedgerError)
+    async def ledger_error(_: Request, error: LedgerError) -> JSONResponse:
+        status = status_of(error)
+        headers = {"Retry-After": "1"} if status == 503 else None
+        if isinstance(error, Unauthorized):
+            headers = {"WWW-Authenticate": "Bearer"}
+        context = {k: _json_safe(v) for k, v in error.context.items()}
+        return JSONResponse(error_body(error.code, error.detail, **context), status, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        content_type = request.headers.get("content-type", "")
+        problems = error.errors()
+        if (
+            any(p.get("loc", ())[:1] == ("body",) for p in problems)
+            and request.method in ("POST", "PUT", "PATCH")
+            and not _is_json(content_type)
+        ):
+            return JSONResponse(
+                error_body("unsupported_media_type", "send the body as application/json"), 415
+            )
+        first = problems[0] if problems else {}
+        if first.get("type") == "json_invalid":
+            reason = first.get("ctx", {}).get("error", "malformed JSON")
+            return JSONResponse(
+                error_body("invalid_json", f"the body is not valid JSON: {reason}"), 400
+            )
+        field = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+        message = first.get("msg", "invalid input")
+        # Never echo the input back: it may be huge, or a value JSON cannot carry (NaN).
+        return JSONResponse(
+            error_body(
+                "invalid_input",
+                f"{field}: {message}" if field else message,
+                field=field or None,
+                problems=[
+                    {
+                        "field": ".".join(str(x) for x in p.get("loc", ()) if x != "body"),
+                        "message": p.get("msg"),
+                    }
+                    for p in problems[:20]
+                ],
+            ),
+            422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(error.status_code, "http_error")
+        return JSONResponse(
+            error_body(code, str(error.detail)), error.status_code, getattr(error, "headers", None)
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse(error_body("internal_error", "an unexpected error occurred"), 500)
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";")[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )

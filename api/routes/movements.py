@@ -1,0 +1,93 @@
+"""POST /movements and POST /movements/batch: thin over the application service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from api.decimal_json import DecimalJSONRoute
+from api.dependencies import ContainerDep, Writer
+from api.schemas import ERRORS, BatchIn, BatchOut, ErrorOut, MovementIn, MovementOut
+from ledger.errors import BatchTooLarge, InvalidInput
+from ledger.movements import MovementRequest, MovementResult
+
+router = APIRouter(route_class=DecimalJSONRoute, tags=["movements"])
+
+_WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    400: {"model": ErrorOut, "description": "The body is not valid JSON."},
+    409: {
+        "model": ErrorOut,
+        "description": "insufficient_stock (the warehouse does not allow negative stock) or "
+        "idempotency_conflict (movement_id already recorded with another body).",
+    },
+    413: {"model": ErrorOut, "description": "The body is too large."},
+    415: {"model": ErrorOut, "description": "The body is not application/json."},
+    503: {"model": ErrorOut, "description": "Too many concurrent changes; retry."},
+}
+
+
+@router.post(
+    "/movements",
+    status_code=201,
+    response_model=MovementOut,
+    responses={
+        200: {"model": MovementOut, "description": "Replay of an earlier movement."},
+        **_WRITE_ERRORS,
+    },
+    summary="Record one stock movement",
+)
+def post_movement(
+    body: MovementIn, container: ContainerDep, principal: Writer, response: Response
+) -> dict[str, Any]:
+    request = MovementRequest.parse(body.model_dump(exclude_unset=True))
+    [result] = container.app.record_movements([request], recorded_by=principal.name)
+    if result.replayed:
+        response.status_code = 200
+    return _out(result)
+
+
+@router.post(
+    "/movements/batch",
+    status_code=201,
+    response_model=BatchOut,
+    responses={
+        200: {"model": BatchOut, "description": "Every movement was a replay."},
+        **_WRITE_ERRORS,
+    },
+    summary="Record many movements, all or nothing, in one transaction",
+)
+def post_batch(
+    body: BatchIn, container: ContainerDep, principal: Writer, response: Response
+) -> dict[str, Any]:
+    limit = container.settings.max_batch
+    if len(body.movements) > limit:
+        raise BatchTooLarge(
+            f"a batch holds at most {limit} movements; this one has {len(body.movements)}",
+            field="movements",
+            limit=limit,
+        )
+    requests = []
+    for index, movement in enumerate(body.movements):
+        try:
+            requests.append(MovementRequest.parse(movement.model_dump(exclude_unset=True)))
+        except InvalidInput as error:
+            field = f"movements[{index}].{error.context.get('field', '')}".rstrip(".")
+            raise InvalidInput(f"{field}: {error.detail}", field=field, row=index) from None
+    results = container.app.record_movements(requests, recorded_by=principal.name)
+    if all(r.replayed for r in results):
+        response.status_code = 200
+    return {"results": [_out(r) for r in results]}
+
+
+def _out(result: MovementResult) -> dict[str, Any]:
+    return {
+        "movement_id": result.movement_id,
+        "sku": result.sku,
+        "warehouse": result.warehouse,
+        "physical": result.physical,
+        "reserved": result.reserved,
+        "available": result.available,
+        "position": result.position,
+    }

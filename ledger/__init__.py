@@ -1,0 +1,1 @@
+"""The stock ledger's domain and application service: pure Python on eventsourcing."""

@@ -1,0 +1,39 @@
+"""Identifiers typed by people and platforms (SKU, warehouse, movement id): checked once, here."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from ledger.errors import InvalidInput
+
+MAX_CODE_LENGTH = 64
+MAX_TEXT_LENGTH = 500
+
+
+def check_code(value: object, field: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"{field} is required and must be a non-empty string", field=field)
+    if len(value) > MAX_CODE_LENGTH:
+        raise InvalidInput(f"{field} is longer than {MAX_CODE_LENGTH} characters", field=field)
+    if value != value.strip():
+        raise InvalidInput(f"{field} must not start or end with white space", field=field)
+    if _has_control_characters(value):
+        raise InvalidInput(f"{field} must not contain control characters", field=field)
+    return value
+
+
+def check_text(value: object, field: str, *, max_length: int = MAX_TEXT_LENGTH) -> str | None:
+    """Free text (reference, note): optional, bounded, printable apart from line breaks."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be a string", field=field)
+    if len(value) > max_length:
+        raise InvalidInput(f"{field} is longer than {max_length} characters", field=field)
+    if _has_control_characters(value.replace("\n", "").replace("\t", "")):
+        raise InvalidInput(f"{field} must not contain control characters", field=field)
+    return value or None
+
+
+def _has_control_characters(value: str) -> bool:
+    return any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value)

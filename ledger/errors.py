@@ -1,0 +1,64 @@
+"""One family of errors for everything the ledger refuses.
+
+Each error carries a machine-readable ``code``; the HTTP layer maps the family to status codes
+in one place (``api/errors.py``), so the domain never knows about HTTP.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LedgerError(Exception):
+    code = "ledger_error"
+
+    def __init__(self, detail: str, **context: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.context = context
+
+
+class InvalidInput(LedgerError):
+    code = "invalid_input"
+
+
+class NotFound(LedgerError):
+    code = "not_found"
+
+
+class Conflict(LedgerError):
+    code = "conflict"
+
+
+class InsufficientStock(Conflict):
+    code = "insufficient_stock"
+
+
+class IdempotencyConflict(Conflict):
+    code = "idempotency_conflict"
+
+
+class NameTaken(Conflict):
+    code = "name_taken"
+
+
+class Busy(LedgerError):
+    """Optimistic-concurrency retries ran out: the client may simply try again."""
+
+    code = "busy"
+
+
+class Unauthorized(LedgerError):
+    code = "unauthorized"
+
+
+class Forbidden(LedgerError):
+    code = "forbidden"
+
+
+class ViewLagging(LedgerError):
+    code = "view_lagging"
+
+
+class BatchTooLarge(InvalidInput):
+    code = "batch_too_large"

@@ -1,0 +1,24 @@
+"""Deterministic aggregate ids: the same business key always names the same aggregate."""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid5
+
+NAMESPACE = UUID("6f1c1b2e-8d8a-4c55-9a53-0f6e1d4f3b7a")
+
+
+def stock_id(sku: str, warehouse: str) -> UUID:
+    # "\x1f" (unit separator) cannot occur in a checked code, so no two keys collide.
+    return uuid5(NAMESPACE, f"stock\x1f{sku}\x1f{warehouse}")
+
+
+def movement_record_id(movement_id: str) -> UUID:
+    return uuid5(NAMESPACE, f"movement\x1f{movement_id}")
+
+
+def token_id(token_hash: str) -> UUID:
+    return uuid5(NAMESPACE, f"token\x1f{token_hash}")
+
+
+def token_name_id(name: str) -> UUID:
+    return uuid5(NAMESPACE, f"token-name\x1f{name}")

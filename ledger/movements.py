@@ -1,0 +1,166 @@
+"""A movement as asked for, and the record that makes its id an idempotency key.
+
+Every accepted movement creates a ``MovementRecord`` whose id derives from the movement id. The
+event store's unique (originator id, version) key then refuses a second record with the same
+movement id inside the very transaction that writes the stock event: no check-then-write race.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from ledger import ids
+from ledger.codes import check_code, check_text
+from ledger.errors import InvalidInput
+from ledger.quantities import parse_quantity, render
+from ledger.stock import Levels, MovementKind
+
+DEFAULT_WAREHOUSE = "main"
+
+
+@dataclass(frozen=True)
+class MovementRequest:
+    movement_id: str
+    sku: str
+    warehouse: str
+    kind: MovementKind
+    quantity: Decimal
+    reference: str | None = None
+    note: str | None = None
+    occurred_at: datetime | None = None
+
+    @classmethod
+    def parse(cls, data: Any) -> MovementRequest:
+        """Validate one movement as a client sent it (already JSON-decoded, floats as Decimal)."""
+        if not isinstance(data, dict):
+            raise InvalidInput("a movement must be a JSON object")
+        unknown = set(data) - {
+            "movement_id",
+            "sku",
+            "warehouse",
+            "kind",
+            "quantity",
+            "reference",
+            "note",
+            "occurred_at",
+        }
+        if unknown:
+            raise InvalidInput(
+                f"unknown field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0]
+            )
+        kind_value = data.get("kind")
+        try:
+            kind = MovementKind(kind_value)
+        except ValueError:
+            allowed = ", ".join(k.value for k in MovementKind)
+            raise InvalidInput(
+                f"kind must be one of {allowed}; got {kind_value!r}", field="kind"
+            ) from None
+        if "quantity" not in data:
+            raise InvalidInput("quantity is required", field="quantity")
+        return cls(
+            movement_id=check_code(data.get("movement_id"), "movement_id"),
+            sku=check_code(data.get("sku"), "sku"),
+            warehouse=check_code(data.get("warehouse", DEFAULT_WAREHOUSE), "warehouse"),
+            kind=kind,
+            quantity=parse_quantity(data["quantity"]),
+            reference=check_text(data.get("reference"), "reference", max_length=200),
+            note=check_text(data.get("note"), "note", max_length=1000),
+            occurred_at=parse_moment(data.get("occurred_at"), "occurred_at"),
+        )
+
+    def fingerprint(self) -> str:
+        """What makes two requests 'the same body' for the idempotency rule."""
+        canonical = {
+            "sku": self.sku,
+            "warehouse": self.warehouse,
+            "kind": self.kind.value,
+            "quantity": render(self.quantity),
+            "reference": self.reference,
+            "note": self.note,
+            "occurred_at": self.occurred_at.isoformat() if self.occurred_at else None,
+        }
+        encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(encoded).hexdigest()
+
+
+def parse_moment(value: object, field: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 64:
+        raise InvalidInput(f"{field} must be an ISO 8601 date-time", field=field)
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(
+            f"{field} must be an ISO 8601 date-time, got {value!r}", field=field
+        ) from None
+    if moment.tzinfo is None:
+        raise InvalidInput(f"{field} must carry a time zone (e.g. Z or -03:00)", field=field)
+    return moment.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class MovementResult:
+    movement_id: str
+    sku: str
+    warehouse: str
+    physical: Decimal
+    reserved: Decimal
+    position: int | None
+    replayed: bool = False
+
+    @property
+    def available(self) -> Decimal:
+        return self.physical - self.reserved
+
+
+class MovementRecord(Aggregate):
+    """The idempotency key of one movement, with what it answered the first time."""
+
+    @staticmethod
+    def create_id(movement_id: str) -> UUID:
+        return ids.movement_record_id(movement_id)
+
+    class Recorded(Aggregate.Created):
+        movement_id: str
+        fingerprint: str
+        sku: str
+        warehouse: str
+        physical_after: Decimal
+        reserved_after: Decimal
+
+    def __init__(
+        self,
+        movement_id: str,
+        fingerprint: str,
+        sku: str,
+        warehouse: str,
+        physical_after: Decimal,
+        reserved_after: Decimal,
+    ) -> None:
+        self.movement_id = movement_id
+        self.fingerprint = fingerprint
+        self.sku = sku
+        self.warehouse = warehouse
+        self.physical_after = physical_after
+        self.reserved_after = reserved_after
+
+    @classmethod
+    def of(cls, request: MovementRequest, after: Levels) -> MovementRecord:
+        return cls(
+            movement_id=request.movement_id,
+            fingerprint=request.fingerprint(),
+            sku=request.sku,
+            warehouse=request.warehouse,
+            physical_after=after.physical,
+            reserved_after=after.reserved,
+        )
