@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -22,7 +22,8 @@ from psycopg.sql import SQL, Identifier
 from ledger.loading import AggregateLoader, RepositoryLoader
 
 CHUNK = 5_000
-SQLITE_CHUNK = 900  # under SQLite's default limit of 999 bound parameters
+SQLITE_CHUNK = 900
+T = TypeVar("T")  # under SQLite's default limit of 999 bound parameters
 
 
 def loader_for(app: Application[UUID]) -> AggregateLoader:
@@ -53,16 +54,16 @@ class _SqlLoader:
                 aggregates[aggregate_id] = aggregate
         return aggregates
 
-    def positions(self, aggregate_ids: Sequence[UUID], version: int) -> dict[UUID, int]:
-        found: dict[UUID, int] = {}
-        for chunk in _chunks(aggregate_ids, self.chunk):
-            found.update(self._select_positions(chunk, version))
+    def positions(self, events: Sequence[tuple[UUID, int]]) -> dict[tuple[UUID, int], int]:
+        found: dict[tuple[UUID, int], int] = {}
+        for chunk in _chunks(events, self.chunk // 2):
+            found.update(self._select_positions(chunk))
         return found
 
     def _select_events(self, ids: list[UUID]) -> list[StoredEvent]:
         raise NotImplementedError
 
-    def _select_positions(self, ids: list[UUID], version: int) -> dict[UUID, int]:
+    def _select_positions(self, events: list[tuple[UUID, int]]) -> dict[tuple[UUID, int], int]:
         raise NotImplementedError
 
 
@@ -93,14 +94,18 @@ class PostgresLoader(_SqlLoader):
                 for row in curs.fetchall()
             ]
 
-    def _select_positions(self, ids: list[UUID], version: int) -> dict[UUID, int]:
+    def _select_positions(self, events: list[tuple[UUID, int]]) -> dict[tuple[UUID, int], int]:
         query = SQL(
-            "SELECT originator_id, notification_id FROM {0} "
-            "WHERE originator_id = ANY(%s) AND originator_version = %s"
+            "SELECT originator_id, originator_version, notification_id FROM {0} "
+            "WHERE (originator_id, originator_version) IN "
+            "(SELECT * FROM unnest(%s::uuid[], %s::bigint[]))"
         ).format(self.table)
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(query, (ids, version))
-            return {row["originator_id"]: row["notification_id"] for row in curs.fetchall()}
+            curs.execute(query, ([e[0] for e in events], [e[1] for e in events]))
+            return {
+                (row["originator_id"], row["originator_version"]): row["notification_id"]
+                for row in curs.fetchall()
+            }
 
 
 class SQLiteLoader(_SqlLoader):
@@ -131,18 +136,18 @@ class SQLiteLoader(_SqlLoader):
                 for row in c.fetchall()
             ]
 
-    def _select_positions(self, ids: list[UUID], version: int) -> dict[UUID, int]:
-        marks = ",".join("?" * len(ids))
+    def _select_positions(self, events: list[tuple[UUID, int]]) -> dict[tuple[UUID, int], int]:
+        marks = ",".join("(?, ?)" for _ in events)
         with self.recorder.datastore.transaction(commit=False) as c:
             c.execute(
-                f"SELECT originator_id, rowid FROM {self.table} "
-                f"WHERE originator_id IN ({marks}) AND originator_version = ?",
-                [*(i.hex for i in ids), version],
+                f"SELECT originator_id, originator_version, rowid FROM {self.table} "
+                f"WHERE (originator_id, originator_version) IN (VALUES {marks})",
+                [x for e in events for x in (e[0].hex, e[1])],
             )
-            return {UUID(row[0]): row[1] for row in c.fetchall()}
+            return {(UUID(row[0]), row[1]): row[2] for row in c.fetchall()}
 
 
-def _chunks(items: Iterable[UUID], size: int) -> Iterable[list[UUID]]:
+def _chunks(items: Iterable[T], size: int) -> Iterable[list[T]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk

@@ -73,8 +73,8 @@ def parse_database_url(url: str) -> Database:
             "POSTGRES_USER": unquote(parts.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
             "POSTGRES_SCHEMA": schema,
-            "POSTGRES_POOL_SIZE": query.get("pool_size", ["10"])[0],
-            "POSTGRES_MAX_OVERFLOW": "10",
+            "POSTGRES_POOL_SIZE": query.get("pool_size", ["5"])[0],
+            "POSTGRES_MAX_OVERFLOW": "15",
             # A writer waits for the events table's lock rather than failing at once.
             "POSTGRES_LOCK_TIMEOUT": "10",
         }

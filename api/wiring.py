@@ -38,6 +38,7 @@ class Container:
     def close(self) -> None:
         for runner in self.runners:
             runner.stop()
+        self.stock_levels.datastore.close()
         self.app.close()
 
 

@@ -100,7 +100,9 @@ class LedgerApplication(Application[UUID]):
                     movement_id=request.movement_id,
                 )
         if existing:
-            positions = self.loader.positions(list(existing), version=1)
+            positions = self.loader.positions(
+                [(ids.stock_id(r.sku, r.warehouse), r.stock_version) for r in existing.values()]
+            )
             for index, record_id in enumerate(record_ids):
                 record = existing.get(record_id)
                 if record is not None:
@@ -110,7 +112,9 @@ class LedgerApplication(Application[UUID]):
                         warehouse=record.warehouse,
                         physical=record.physical_after,
                         reserved=record.reserved_after,
-                        position=positions.get(record_id),
+                        position=positions.get(
+                            (ids.stock_id(record.sku, record.warehouse), record.stock_version)
+                        ),
                         replayed=True,
                     )
         if pending:
@@ -147,7 +151,7 @@ class LedgerApplication(Application[UUID]):
                 occurred_at=request.occurred_at or now,
                 allow_negative=self.allow_negative(request.warehouse),
             )
-            records.append(MovementRecord.of(request, stock.levels))
+            records.append(MovementRecord.of(request, stock.levels, stock.version))
             event_keys[index] = (stock.id, stock.version)
             results[index] = MovementResult(
                 movement_id=request.movement_id,

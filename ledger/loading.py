@@ -18,8 +18,8 @@ class AggregateLoader(Protocol):
     def load_many(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, Any]:
         """The current state of each aggregate that exists; absent ones are left out."""
 
-    def positions(self, aggregate_ids: Sequence[UUID], version: int) -> dict[UUID, int]:
-        """The notification id of each aggregate's event at ``version``."""
+    def positions(self, events: Sequence[tuple[UUID, int]]) -> dict[tuple[UUID, int], int]:
+        """The notification id of each (aggregate id, version) event that exists."""
 
 
 class RepositoryLoader:
@@ -35,5 +35,7 @@ class RepositoryLoader:
                 continue
         return found
 
-    def positions(self, aggregate_ids: Sequence[UUID], version: int) -> dict[UUID, int]:
+    def positions(self, events: Sequence[tuple[UUID, int]]) -> dict[tuple[UUID, int], int]:
+        # The library's recorder API has no lookup by event; positions are an optimisation
+        # for replays that the SQL loaders provide.
         return {}

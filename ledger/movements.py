@@ -137,6 +137,7 @@ class MovementRecord(Aggregate):
         warehouse: str
         physical_after: Decimal
         reserved_after: Decimal
+        stock_version: int
 
     def __init__(
         self,
@@ -146,6 +147,7 @@ class MovementRecord(Aggregate):
         warehouse: str,
         physical_after: Decimal,
         reserved_after: Decimal,
+        stock_version: int,
     ) -> None:
         self.movement_id = movement_id
         self.fingerprint = fingerprint
@@ -153,9 +155,11 @@ class MovementRecord(Aggregate):
         self.warehouse = warehouse
         self.physical_after = physical_after
         self.reserved_after = reserved_after
+        # The stock event's version: with the stock id, it finds the original position.
+        self.stock_version = stock_version
 
     @classmethod
-    def of(cls, request: MovementRequest, after: Levels) -> MovementRecord:
+    def of(cls, request: MovementRequest, after: Levels, stock_version: int) -> MovementRecord:
         return cls(
             movement_id=request.movement_id,
             fingerprint=request.fingerprint(),
@@ -163,4 +167,5 @@ class MovementRecord(Aggregate):
             warehouse=request.warehouse,
             physical_after=after.physical,
             reserved_after=after.reserved,
+            stock_version=stock_version,
         )

@@ -1,0 +1,197 @@
+"""The application service against real SQLite and real PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from api.wiring import Container
+from ledger.errors import IdempotencyConflict, InsufficientStock, InvalidInput
+from ledger.movements import MovementRequest
+
+
+def mv(movement_id: str, quantity: str = "10", sku: str = "SKU-1", **extra: Any) -> MovementRequest:
+    return MovementRequest.parse(
+        {
+            "movement_id": movement_id,
+            "sku": sku,
+            "kind": extra.pop("kind", "purchase_order"),
+            "quantity": quantity,
+            **extra,
+        }
+    )
+
+
+def head(container: Container) -> int:
+    return container.app.recorder.max_notification_id() or 0
+
+
+def physical(container: Container, sku: str = "SKU-1", warehouse: str = "main") -> Decimal:
+    stock = container.app.stock_levels(sku, warehouse)
+    assert stock is not None
+    return stock.physical
+
+
+def test_a_movement_changes_physical_and_returns_its_position(container: Container) -> None:
+    [result] = container.app.record_movements([mv("m1", "10")], recorded_by="tester")
+    assert (result.physical, result.reserved, result.available) == (10, 0, 10)
+    assert result.position == head(container) - 1  # the idempotency record follows the event
+    assert not result.replayed
+
+
+def test_the_same_movement_twice_is_recorded_once(container: Container) -> None:
+    first = container.app.record_movements([mv("m1", "10")], recorded_by="tester")
+    before = head(container)
+    again = container.app.record_movements([mv("m1", "10.000")], recorded_by="someone else")
+    assert head(container) == before
+    assert again[0].replayed
+    assert (again[0].physical, again[0].position) == (first[0].physical, first[0].position)
+    assert physical(container) == 10
+
+
+def test_the_same_id_with_another_body_is_a_conflict(container: Container) -> None:
+    container.app.record_movements([mv("m1", "10")], recorded_by="tester")
+    before = head(container)
+    with pytest.raises(IdempotencyConflict):
+        container.app.record_movements([mv("m1", "11")], recorded_by="tester")
+    assert head(container) == before
+    assert physical(container) == 10
+
+
+def test_a_batch_is_all_or_nothing(container: Container) -> None:
+    container.app.record_movements([mv("seed", "5", sku="B")], recorded_by="tester")
+    before = head(container)
+    batch = [mv("a", "3", sku="A"), mv("b", "-6", sku="B", kind="invoice"), mv("c", "1", sku="C")]
+    with pytest.raises(InsufficientStock):
+        container.app.record_movements(batch, recorded_by="tester")
+    assert head(container) == before
+    assert container.app.stock_levels("A", "main") is None
+    assert physical(container, "B") == 5
+
+
+def test_a_batch_applies_rows_in_order_on_the_same_sku(container: Container) -> None:
+    results = container.app.record_movements(
+        [mv("a", "5"), mv("b", "-5", kind="invoice"), mv("c", "2", kind="inventory_count")],
+        recorded_by="tester",
+    )
+    assert [r.physical for r in results] == [5, 0, 2]
+    assert results[0].position < results[1].position < results[2].position
+
+
+def test_a_batch_repeating_a_movement_id_is_refused(container: Container) -> None:
+    with pytest.raises(InvalidInput):
+        container.app.record_movements([mv("a", "1"), mv("a", "1")], recorded_by="tester")
+    assert head(container) == 0
+
+
+def test_a_batch_resent_after_a_partial_success_records_only_what_is_new(
+    container: Container,
+) -> None:
+    container.app.record_movements([mv("a", "1")], recorded_by="tester")
+    results = container.app.record_movements([mv("a", "1"), mv("b", "2")], recorded_by="tester")
+    assert [r.replayed for r in results] == [True, False]
+    assert physical(container) == 3
+
+
+def test_negative_stock_is_allowed_only_where_configured(
+    make_container: Callable[..., Container],
+) -> None:
+    container = make_container(negative_stock_warehouses="outlet")
+    with pytest.raises(InsufficientStock):
+        container.app.record_movements([mv("a", "-1", kind="manual")], recorded_by="t")
+    container.app.record_movements(
+        [mv("b", "-1", kind="manual", warehouse="outlet")], recorded_by="t"
+    )
+    assert physical(container, warehouse="outlet") == -1
+
+
+def _hammer(container: Container, prefix: str, count: int, errors: list[BaseException]) -> None:
+    try:
+        for n in range(count):
+            container.app.record_movements([mv(f"{prefix}-{n}", "1")], recorded_by=prefix)
+    except BaseException as error:
+        errors.append(error)
+
+
+def test_concurrent_writers_in_several_processes_lose_no_update(
+    make_container: Callable[..., Container],
+) -> None:
+    # Separate containers have separate in-process locks, like separate processes: they meet
+    # only at the event store's unique key, and the service retries the loser.
+    containers = [make_container() for _ in range(4)]
+    errors: list[BaseException] = []
+    threads = [
+        threading.Thread(target=_hammer, args=(c, f"w{i}", 25, errors))
+        for i, c in enumerate(containers)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert physical(containers[0]) == 100
+
+
+def test_one_movement_id_raced_from_several_processes_is_recorded_once(
+    make_container: Callable[..., Container],
+) -> None:
+    containers = [make_container() for _ in range(4)]
+    barrier = threading.Barrier(len(containers))
+    outcomes: list[bool] = []
+
+    def send(container: Container) -> None:
+        barrier.wait()
+        [result] = container.app.record_movements([mv("same", "7")], recorded_by="t")
+        outcomes.append(result.replayed)
+
+    threads = [threading.Thread(target=send, args=(c,)) for c in containers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == [False, True, True, True]
+    assert physical(containers[0]) == 7
+
+
+def test_the_stock_view_matches_the_aggregates(container: Container) -> None:
+    results = container.app.record_movements(
+        [
+            mv("a", "10"),
+            mv("b", "3", sku="SKU-2", warehouse="north"),
+            mv("c", "-4", kind="invoice"),
+            mv("d", "2.5", kind="inventory_count", sku="SKU-2", warehouse="north"),
+        ],
+        recorded_by="t",
+    )
+    container.runners[0].catch_up()
+    rows = {
+        (r.sku, r.warehouse): (r.physical, r.reserved)
+        for r in container.stock_levels.page(warehouse=None, after_sku=None, limit=10)
+    }
+    assert rows == {("SKU-1", "main"): (6, 0), ("SKU-2", "north"): (Decimal("2.5"), 0)}
+    assert container.runners[0].position() == max(r.position or 0 for r in results)
+
+
+def test_the_stock_view_pages_by_sku_and_filters_by_warehouse(container: Container) -> None:
+    container.app.record_movements(
+        [mv(f"m{n}", "1", sku=f"S{n}", warehouse="main" if n % 2 else "north") for n in range(5)],
+        recorded_by="t",
+    )
+    container.runners[0].catch_up()
+    view = container.stock_levels
+    first = view.page(warehouse=None, after_sku=None, limit=2)
+    assert [r.sku for r in first] == ["S0", "S1"]
+    assert [r.sku for r in view.page(warehouse=None, after_sku="S1", limit=10)] == [
+        "S2",
+        "S3",
+        "S4",
+    ]
+    assert [r.sku for r in view.page(warehouse="north", after_sku=None, limit=10)] == [
+        "S0",
+        "S2",
+        "S4",
+    ]
