@@ -66,12 +66,19 @@ class MovementRequest:
             ) from None
         if "quantity" not in data:
             raise InvalidInput("quantity is required", field="quantity")
+        quantity = parse_quantity(data["quantity"])
+        # The aggregate enforces these too; checking here refuses them before any lookup, so
+        # bad input is a 422 whatever the ledger already holds.
+        if kind is MovementKind.INVENTORY_COUNT and quantity < 0:
+            raise InvalidInput("an inventory count cannot be negative", field="quantity")
+        if kind is not MovementKind.INVENTORY_COUNT and quantity == 0:
+            raise InvalidInput("quantity must not be zero for this kind", field="quantity")
         return cls(
             movement_id=check_code(data.get("movement_id"), "movement_id"),
             sku=check_code(data.get("sku"), "sku"),
             warehouse=check_code(data.get("warehouse", DEFAULT_WAREHOUSE), "warehouse"),
             kind=kind,
-            quantity=parse_quantity(data["quantity"]),
+            quantity=quantity,
             reference=check_text(data.get("reference"), "reference", max_length=200),
             note=check_text(data.get("note"), "note", max_length=1000),
             occurred_at=parse_moment(data.get("occurred_at"), "occurred_at"),

@@ -33,14 +33,29 @@ def _require_postgres() -> None:
         pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_URL}")
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A PostgreSQL URL pointing at a schema of its own, dropped afterwards."""
+def _fresh_schema() -> Iterator[str]:
     _require_postgres()
     schema = f"t_{uuid.uuid4().hex[:12]}"
     yield f"{POSTGRES_URL}?schema={schema}"
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL pointing at a schema of its own, dropped afterwards."""
+    yield from _fresh_schema()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def module_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """One database per test module and backend, for tests that only add to it."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'ledger.db'}"
+    else:
+        yield from _fresh_schema()
 
 
 @pytest.fixture

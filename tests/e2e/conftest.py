@@ -1,0 +1,109 @@
+"""The real server, started as a process (``ledger serve``) and driven over HTTP."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+@dataclass
+class Server:
+    url: str
+    admin_token: str
+    database_url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def client(self, token: str | None = None, **kwargs: object) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token or self.admin_token}"}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60, **kwargs)
+
+    def head(self) -> int:
+        return httpx.get(f"{self.url}/healthz", timeout=10).json()["event_store_position"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(database_url: str, workdir: Path, **env: str) -> Server:
+    port = free_port()
+    admin = secrets.token_urlsafe(16)
+    log = workdir / f"server-{port}.log"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from api.cli import main; main()",
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env={**os.environ, "LEDGER_DATABASE_URL": database_url, "LEDGER_ADMIN_TOKEN": admin, **env},
+        cwd=workdir,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log.read_text()}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return Server(url, admin, database_url, process, log)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"server did not start: {log.read_text()}")
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+    text = server.log.read_text()
+    # A 500 or a traceback in the server's log is a defect whatever the client saw.
+    assert "Traceback" not in text, text[-4000:]
+    assert " 500 " not in text, text[-4000:]
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
+    running = start_server(database_url, tmp_path)
+    yield running
+    stop_server(running)
+
+
+@pytest.fixture
+def pg_server(postgres_url: str, tmp_path: Path) -> Iterator[Server]:
+    running = start_server(postgres_url, tmp_path)
+    yield running
+    stop_server(running)
+
+
+@pytest.fixture(scope="module")
+def shared_server(
+    module_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """One server for a whole module: for tests that check they changed nothing."""
+    running = start_server(module_database_url, tmp_path_factory.mktemp("server"))
+    yield running
+    stop_server(running)
