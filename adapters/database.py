@@ -77,6 +77,9 @@ def parse_database_url(url: str) -> Database:
             "POSTGRES_MAX_OVERFLOW": "15",
             # A writer waits for the events table's lock rather than failing at once.
             "POSTGRES_LOCK_TIMEOUT": "10",
+            "APPLICATION_RECORDER_TOPIC": (
+                "adapters.postgres_recorder:ChunkedPostgresApplicationRecorder"
+            ),
         }
         return Database(url=url, backend="postgres", env=env)
     raise ValueError(
