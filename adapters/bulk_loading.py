@@ -8,7 +8,7 @@ the aggregates with the application's own mapper, so the result is what the repo
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import islice
 from typing import Any, TypeVar
 from uuid import UUID
@@ -22,8 +22,8 @@ from psycopg.sql import SQL, Identifier
 from ledger.loading import AggregateLoader, RepositoryLoader
 
 CHUNK = 5_000
-SQLITE_CHUNK = 900
-T = TypeVar("T")  # under SQLite's default limit of 999 bound parameters
+SQLITE_CHUNK = 450  # pairs: 900 bound parameters, under SQLite's historical limit of 999
+T = TypeVar("T")
 
 
 def loader_for(app: Application[UUID]) -> AggregateLoader:
@@ -40,14 +40,20 @@ class _SqlLoader:
     def __init__(self, app: Application[UUID]) -> None:
         self.app = app
 
-    def load_many(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, Any]:
+    def load_many(
+        self, aggregate_ids: Sequence[UUID], known: Mapping[UUID, Any] | None = None
+    ) -> dict[UUID, Any]:
+        known = known or {}
+        # (id, version already known): only events after it are read.
+        wanted = list(dict.fromkeys(aggregate_ids))
+        keys = [(i, known[i].version if i in known else 0) for i in wanted]
         events_by_id: dict[UUID, list[StoredEvent]] = defaultdict(list)
-        for chunk in _chunks(aggregate_ids, self.chunk):
+        for chunk in _chunks(keys, self.chunk):
             for stored in self._select_events(chunk):
                 events_by_id[stored.originator_id].append(stored)
-        aggregates: dict[UUID, Any] = {}
+        aggregates: dict[UUID, Any] = {i: known[i] for i in wanted if i in known}
         for aggregate_id, stored_events in events_by_id.items():
-            aggregate = None
+            aggregate = aggregates.get(aggregate_id)
             for stored in stored_events:
                 aggregate = self.app.mapper.to_domain_event(stored).mutate(aggregate)
             if aggregate is not None:
@@ -56,11 +62,12 @@ class _SqlLoader:
 
     def positions(self, events: Sequence[tuple[UUID, int]]) -> dict[tuple[UUID, int], int]:
         found: dict[tuple[UUID, int], int] = {}
-        for chunk in _chunks(events, self.chunk // 2):
+        for chunk in _chunks(events, self.chunk):
             found.update(self._select_positions(chunk))
         return found
 
-    def _select_events(self, ids: list[UUID]) -> list[StoredEvent]:
+    def _select_events(self, keys: list[tuple[UUID, int]]) -> list[StoredEvent]:
+        """Events of each aggregate id in ``keys`` after the version paired with it."""
         raise NotImplementedError
 
     def _select_positions(self, events: list[tuple[UUID, int]]) -> dict[tuple[UUID, int], int]:
@@ -73,17 +80,33 @@ class PostgresLoader(_SqlLoader):
         recorder = app.recorder
         assert isinstance(recorder, PostgresApplicationRecorder)
         self.datastore = recorder.datastore
-        self.table = SQL("{0}.{1}").format(
+        table = SQL("{0}.{1}").format(
             Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name)
         )
+        # Rendered once: psycopg re-renders composed SQL on every execute, and caches strings.
+        self._select_events_query = (
+            SQL(
+                "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {0} AS e "
+                "JOIN unnest(%s::uuid[], %s::bigint[]) AS k(id, after) "
+                "ON e.originator_id = k.id AND e.originator_version > k.after "
+                "ORDER BY e.originator_id, e.originator_version"
+            )
+            .format(table)
+            .as_string()
+        )
+        self._select_positions_query = (
+            SQL(
+                "SELECT originator_id, originator_version, notification_id FROM {0} "
+                "WHERE (originator_id, originator_version) IN "
+                "(SELECT * FROM unnest(%s::uuid[], %s::bigint[]))"
+            )
+            .format(table)
+            .as_string()
+        )
 
-    def _select_events(self, ids: list[UUID]) -> list[StoredEvent]:
-        query = SQL(
-            "SELECT originator_id, originator_version, topic, state FROM {0} "
-            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
-        ).format(self.table)
+    def _select_events(self, keys: list[tuple[UUID, int]]) -> list[StoredEvent]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(query, (ids,))
+            curs.execute(self._select_events_query, ([k[0] for k in keys], [k[1] for k in keys]))
             return [
                 StoredEvent(
                     originator_id=row["originator_id"],
@@ -95,13 +118,10 @@ class PostgresLoader(_SqlLoader):
             ]
 
     def _select_positions(self, events: list[tuple[UUID, int]]) -> dict[tuple[UUID, int], int]:
-        query = SQL(
-            "SELECT originator_id, originator_version, notification_id FROM {0} "
-            "WHERE (originator_id, originator_version) IN "
-            "(SELECT * FROM unnest(%s::uuid[], %s::bigint[]))"
-        ).format(self.table)
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(query, ([e[0] for e in events], [e[1] for e in events]))
+            curs.execute(
+                self._select_positions_query, ([e[0] for e in events], [e[1] for e in events])
+            )
             return {
                 (row["originator_id"], row["originator_version"]): row["notification_id"]
                 for row in curs.fetchall()
@@ -118,13 +138,15 @@ class SQLiteLoader(_SqlLoader):
         self.recorder = recorder
         self.table = recorder.events_table_name
 
-    def _select_events(self, ids: list[UUID]) -> list[StoredEvent]:
-        marks = ",".join("?" * len(ids))
+    def _select_events(self, keys: list[tuple[UUID, int]]) -> list[StoredEvent]:
+        marks = ",".join("(?, ?)" for _ in keys)
         with self.recorder.datastore.transaction(commit=False) as c:
             c.execute(
-                f"SELECT originator_id, originator_version, topic, state FROM {self.table} "
-                f"WHERE originator_id IN ({marks}) ORDER BY originator_id, originator_version",
-                [i.hex for i in ids],
+                f"SELECT e.originator_id, e.originator_version, e.topic, e.state "
+                f"FROM {self.table} AS e JOIN (VALUES {marks}) AS k "
+                "ON e.originator_id = k.column1 AND e.originator_version > k.column2 "
+                "ORDER BY e.originator_id, e.originator_version",
+                [x for k in keys for x in (k[0].hex, k[1])],
             )
             return [
                 StoredEvent(

@@ -1,4 +1,9 @@
-"""Named dependencies: the wired container, and who is calling with which permission."""
+"""Named dependencies: the wired container, and who is calling with which permission.
+
+They are ``async`` because FastAPI runs every plain ``def`` dependency in its thread pool, and
+those hops cost more than the work; only a named token's lookup, which reads the database,
+goes to the pool.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from api.wiring import Container
 from ledger.application import Principal
@@ -19,14 +25,14 @@ _bearer = HTTPBearer(
 )
 
 
-def get_container(request: Request) -> Container:
+async def get_container(request: Request) -> Container:
     return request.app.state.container
 
 
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def authenticate(
+async def authenticate(
     container: ContainerDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -40,14 +46,14 @@ def authenticate(
         return ADMIN
     if len(secret) > 256:
         raise Unauthorized("the token is not valid")
-    principal = container.app.authenticate(secret)
+    principal = await run_in_threadpool(container.app.authenticate, secret)
     if principal is None:
         raise Unauthorized("the token is not valid or was revoked")
     return principal
 
 
 def _requiring(permission: Permission):
-    def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         if not grants(principal.permissions, permission):
             raise Forbidden(
                 f"token {principal.name!r} lacks the {permission.value!r} permission",

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import random
 import secrets
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -17,14 +15,25 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
 from ledger import ids
-from ledger.errors import Busy, IdempotencyConflict, InvalidInput, NameTaken, NotFound
-from ledger.loading import AggregateLoader, RepositoryLoader
+from ledger.errors import (
+    Busy,
+    IdempotencyConflict,
+    InvalidInput,
+    LedgerError,
+    NameTaken,
+    NotFound,
+)
+from ledger.group_commit import GroupCommit, Job
+from ledger.loading import AggregateCache, AggregateLoader, RepositoryLoader
 from ledger.movements import MovementRecord, MovementRequest, MovementResult
 from ledger.stock import Stock
 from ledger.tokens import ApiToken, Permission, TokenName, hash_secret
 
 MAX_ATTEMPTS = 30
-LOCK_STRIPES = 256
+# Single movements that arrive together are committed together, up to this many per group.
+MAX_GROUP = 500
+# Stocks kept in memory as last saved, so a hot SKU is not replayed from its first event.
+CACHE_SIZE = 50_000
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,15 @@ class TokenInfo:
     revoked_at: datetime | None
 
 
+@dataclass(frozen=True)
+class _Write:
+    requests: Sequence[MovementRequest]
+    recorded_by: str
+
+
+_WriteJob = Job[_Write, list[MovementResult]]
+
+
 class LedgerApplication(Application[UUID]):
     name = "Ledger"
 
@@ -53,13 +71,19 @@ class LedgerApplication(Application[UUID]):
         *,
         allow_negative: Callable[[str], bool] = lambda warehouse: False,
         loader_factory: Callable[[Application[UUID]], AggregateLoader] = RepositoryLoader,
+        cache_size: int = CACHE_SIZE,
     ) -> None:
         super().__init__(env)
         self.allow_negative = allow_negative
         self.loader = loader_factory(self)
-        # Writers in this process queue per stripe instead of racing to an optimistic-concurrency
-        # conflict; other processes still meet the event store's unique key and are retried.
-        self._stripes = [threading.Lock() for _ in range(LOCK_STRIPES)]
+        self.stocks = AggregateCache(cache_size)
+        self._writes: GroupCommit[_Write, list[MovementResult]] = GroupCommit(
+            self._commit_group,
+            max_group_size=MAX_GROUP,
+            # A batch is all or nothing on its own; sharing its transaction would tie its fate
+            # to other clients' movements.
+            alone=lambda job: job.size > 1,
+        )
         self.after_write: list[Callable[[int], None]] = []
 
     # -- movements ---------------------------------------------------------------------------
@@ -79,101 +103,130 @@ class LedgerApplication(Application[UUID]):
                     field=f"movements[{index}].movement_id",
                 )
             seen[request.movement_id] = index
-        stock_ids = {ids.stock_id(r.sku, r.warehouse) for r in requests}
-        with self._locked(stock_ids):
-            return self._retrying(lambda: self._record_once(requests, recorded_by))
+        return self._writes.submit(_Write(requests, recorded_by), size=len(requests))
 
-    def _record_once(
-        self, requests: Sequence[MovementRequest], recorded_by: str
-    ) -> list[MovementResult]:
+    def _commit_group(self, jobs: list[_WriteJob]) -> None:
+        """Commit the jobs that did not fail in one transaction, retrying write conflicts."""
+        use_cache = True
+        for attempt in range(MAX_ATTEMPTS):
+            live = [job for job in jobs if not job.done]
+            if not live:
+                return
+            try:
+                self._try_group(live, use_cache=use_cache)
+                return
+            except IntegrityError:
+                # Another process wrote first: reload everything and decide again, after a
+                # jittered pause so that the same writers do not collide in lockstep.
+                for job in live:
+                    job.result = None
+                use_cache = False
+                time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))
+        for job in jobs:
+            if not job.done:
+                job.fail(Busy("the stock changed concurrently too often; try again"))
+
+    def _try_group(self, jobs: list[_WriteJob], *, use_cache: bool) -> None:
+        requests = [r for job in jobs for r in job.payload.requests]
         record_ids = [ids.movement_record_id(r.movement_id) for r in requests]
-        existing: dict[UUID, MovementRecord] = self.loader.load_many(record_ids)
-        results: list[MovementResult | None] = [None] * len(requests)
-        pending: list[int] = []
-        for index, (request, record_id) in enumerate(zip(requests, record_ids, strict=True)):
-            record = existing.get(record_id)
-            if record is None:
-                pending.append(index)
-            elif record.fingerprint != request.fingerprint():
-                raise IdempotencyConflict(
-                    f"movement_id {request.movement_id!r} was already recorded with another body",
-                    movement_id=request.movement_id,
-                )
-        if existing:
-            positions = self.loader.positions(
-                [(ids.stock_id(r.sku, r.warehouse), r.stock_version) for r in existing.values()]
-            )
-            for index, record_id in enumerate(record_ids):
-                record = existing.get(record_id)
-                if record is not None:
-                    results[index] = MovementResult(
+        stock_ids = list(dict.fromkeys(ids.stock_id(r.sku, r.warehouse) for r in requests))
+        borrowed = self.stocks.lend(stock_ids) if use_cache else {}
+        loaded = self.loader.load_many([*record_ids, *stock_ids], known=borrowed)
+        group = _Group(
+            stocks={i: loaded[i] for i in stock_ids if i in loaded},
+            records={i: loaded[i] for i in record_ids if i in loaded},
+        )
+        now = datetime.now(UTC)
+        for job in jobs:
+            try:
+                job.result = self._plan(job.payload, group, now)
+            except LedgerError as error:
+                job.fail(error)
+                if job.size > 1:
+                    # A batch may have moved some stocks before failing: none of them is
+                    # fit to be saved or cached. A batch is alone in its group.
+                    return
+        planned = [job for job in jobs if not job.done]
+        if not planned:
+            self.stocks.give_back(group.stocks.values())
+            return
+        recordings = self.save(*group.stocks.values(), *group.new_records)
+        positions = {
+            (r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
+            for r in recordings
+        }
+        self.stocks.give_back(group.stocks.values())
+        if group.replay_keys:
+            positions.update(self.loader.positions(list(group.replay_keys)))
+        for job in planned:
+            assert job.result is not None
+            job.succeed([_with_position(result, positions) for result in job.result])
+        if positions:
+            top = max(positions.values())
+            for callback in self.after_write:
+                callback(top)
+
+    def _plan(self, write: _Write, group: _Group, now: datetime) -> list[MovementResult]:
+        """Apply one job's movements to the group's aggregates; raises before changing any
+        aggregate when a single movement is refused."""
+        results: list[MovementResult] = []
+        for request in write.requests:
+            record_id = ids.movement_record_id(request.movement_id)
+            record = group.records.get(record_id)
+            if record is not None:
+                if record.fingerprint != request.fingerprint():
+                    raise IdempotencyConflict(
+                        f"movement_id {request.movement_id!r} was already recorded with "
+                        "another body",
+                        movement_id=request.movement_id,
+                    )
+                key = (ids.stock_id(record.sku, record.warehouse), record.stock_version)
+                if record_id not in group.created:
+                    group.replay_keys.add(key)
+                results.append(
+                    MovementResult(
                         movement_id=record.movement_id,
                         sku=record.sku,
                         warehouse=record.warehouse,
                         physical=record.physical_after,
                         reserved=record.reserved_after,
-                        position=positions.get(
-                            (ids.stock_id(record.sku, record.warehouse), record.stock_version)
-                        ),
+                        position=None,
                         replayed=True,
+                        event=key,
                     )
-        if pending:
-            self._apply(requests, pending, recorded_by, results)
-        return [r for r in results if r is not None]
-
-    def _apply(
-        self,
-        requests: Sequence[MovementRequest],
-        pending: list[int],
-        recorded_by: str,
-        results: list[MovementResult | None],
-    ) -> None:
-        wanted = list(
-            dict.fromkeys(ids.stock_id(requests[i].sku, requests[i].warehouse) for i in pending)
-        )
-        stocks: dict[UUID, Stock] = self.loader.load_many(wanted)
-        records: list[MovementRecord] = []
-        event_keys: dict[int, tuple[UUID, int]] = {}
-        now = datetime.now(UTC)
-        for index in pending:
-            request = requests[index]
+                )
+                continue
             stock_id = ids.stock_id(request.sku, request.warehouse)
-            stock = stocks.get(stock_id)
+            stock = group.stocks.get(stock_id)
             if stock is None:
-                stock = stocks[stock_id] = Stock(sku=request.sku, warehouse=request.warehouse)
+                stock = Stock(sku=request.sku, warehouse=request.warehouse)
             stock.move(
                 request.kind,
                 request.quantity,
                 movement_id=request.movement_id,
                 reference=request.reference,
                 note=request.note,
-                recorded_by=recorded_by,
+                recorded_by=write.recorded_by,
                 occurred_at=request.occurred_at or now,
                 allow_negative=self.allow_negative(request.warehouse),
             )
-            records.append(MovementRecord.of(request, stock.levels, stock.version))
-            event_keys[index] = (stock.id, stock.version)
-            results[index] = MovementResult(
-                movement_id=request.movement_id,
-                sku=request.sku,
-                warehouse=request.warehouse,
-                physical=stock.physical,
-                reserved=stock.reserved,
-                position=None,
+            group.stocks[stock_id] = stock
+            record = MovementRecord.of(request, stock.levels, stock.version)
+            group.records[record_id] = record
+            group.created.add(record_id)
+            group.new_records.append(record)
+            results.append(
+                MovementResult(
+                    movement_id=request.movement_id,
+                    sku=request.sku,
+                    warehouse=request.warehouse,
+                    physical=stock.physical,
+                    reserved=stock.reserved,
+                    position=None,
+                    event=(stock.id, stock.version),
+                )
             )
-        recordings = self.save(*stocks.values(), *records)
-        positions = {
-            (r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
-            for r in recordings
-        }
-        for index, key in event_keys.items():
-            result = results[index]
-            assert result is not None
-            results[index] = MovementResult(**{**result.__dict__, "position": positions.get(key)})
-        if positions:
-            top = max(positions.values())
-            for callback in self.after_write:
-                callback(top)
+        return results
 
     def stock_levels(self, sku: str, warehouse: str) -> Stock | None:
         try:
@@ -246,24 +299,22 @@ class LedgerApplication(Application[UUID]):
             raise NotFound(f"no token named {name!r}", name=name) from None
         return self.repository.get(claim.token_id)
 
-    # -- concurrency -------------------------------------------------------------------------
 
-    @contextmanager
-    def _locked(self, aggregate_ids: set[UUID]) -> Iterator[None]:
-        # Always taken in stripe order, so two batches can never deadlock each other.
-        stripes = sorted({aggregate_id.int % LOCK_STRIPES for aggregate_id in aggregate_ids})
-        with ExitStack() as stack:
-            for stripe in stripes:
-                stack.enter_context(self._stripes[stripe])
-            yield
+@dataclass
+class _Group:
+    """The aggregates one group commit reads and writes."""
 
-    @staticmethod
-    def _retrying(attempt: Callable[[], list[MovementResult]]) -> list[MovementResult]:
-        for number in range(MAX_ATTEMPTS):
-            try:
-                return attempt()
-            except IntegrityError:
-                # Another process wrote first: reload and decide again, after a jittered pause
-                # so that the same writers do not collide in lockstep.
-                time.sleep(random.uniform(0, min(0.05, 0.002 * 2**number)))
-        raise Busy("the stock changed concurrently too often; try again")
+    stocks: dict[UUID, Stock]
+    records: dict[UUID, MovementRecord]
+    new_records: list[MovementRecord] = field(default_factory=list)
+    created: set[UUID] = field(default_factory=set)
+    # Stock events of earlier movements replayed in this group, whose positions are looked up.
+    replay_keys: set[tuple[UUID, int]] = field(default_factory=set)
+
+
+def _with_position(
+    result: MovementResult, positions: dict[tuple[UUID, int], int]
+) -> MovementResult:
+    if result.event is None:
+        return result
+    return replace(result, position=positions.get(result.event))

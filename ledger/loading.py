@@ -1,13 +1,21 @@
-"""How the application service loads many aggregates at once.
+"""How the application service loads many aggregates at once, and keeps the hot ones in memory.
 
 The default loads one aggregate per query through the repository. The database adapters offer
 one-query versions of the same port (``adapters/bulk_loading.py``); a batch of 50,000 movements
 over 50,000 SKUs is where that difference matters.
+
+A stock that has seen thousands of movements would cost thousands of events on every write if it
+were replayed from scratch, so the application keeps recently saved aggregates in an
+``AggregateCache`` and asks the loader only for the events recorded after the cached version
+(written by another process, say). The cache lends aggregates out and takes them back only
+after a successful save, so an aggregate changed by a write that then failed is never reused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -15,8 +23,14 @@ from eventsourcing.application import AggregateNotFoundError, Application
 
 
 class AggregateLoader(Protocol):
-    def load_many(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, Any]:
-        """The current state of each aggregate that exists; absent ones are left out."""
+    def load_many(
+        self, aggregate_ids: Sequence[UUID], known: Mapping[UUID, Any] | None = None
+    ) -> dict[UUID, Any]:
+        """The current state of each aggregate that exists; absent ones are left out.
+
+        Aggregates in ``known`` are brought up to date in place, with only the events recorded
+        after their version.
+        """
 
     def positions(self, events: Sequence[tuple[UUID, int]]) -> dict[tuple[UUID, int], int]:
         """The notification id of each (aggregate id, version) event that exists."""
@@ -26,7 +40,10 @@ class RepositoryLoader:
     def __init__(self, app: Application[UUID]) -> None:
         self.app = app
 
-    def load_many(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, Any]:
+    def load_many(
+        self, aggregate_ids: Sequence[UUID], known: Mapping[UUID, Any] | None = None
+    ) -> dict[UUID, Any]:
+        # The repository cannot fast-forward a given aggregate: load everything afresh.
         found: dict[UUID, Any] = {}
         for aggregate_id in aggregate_ids:
             try:
@@ -39,3 +56,34 @@ class RepositoryLoader:
         # The library's recorder API has no lookup by event; positions are an optimisation
         # for replays that the SQL loaders provide.
         return {}
+
+
+class AggregateCache:
+    """A bounded, least-recently-used store of aggregates as last saved by this process."""
+
+    def __init__(self, max_size: int) -> None:
+        self.max_size = max_size
+        self._items: OrderedDict[UUID, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def lend(self, aggregate_ids: Iterable[UUID]) -> dict[UUID, Any]:
+        """Take the cached ones out: whoever borrows them must ``give_back`` or drop them."""
+        with self._lock:
+            return {
+                aggregate_id: aggregate
+                for aggregate_id in aggregate_ids
+                if (aggregate := self._items.pop(aggregate_id, None)) is not None
+            }
+
+    def give_back(self, aggregates: Iterable[Any]) -> None:
+        if self.max_size <= 0:
+            return
+        with self._lock:
+            for aggregate in aggregates:
+                self._items[aggregate.id] = aggregate
+                self._items.move_to_end(aggregate.id)
+            while len(self._items) > self.max_size:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)

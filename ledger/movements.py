@@ -124,6 +124,8 @@ class MovementResult:
     reserved: Decimal
     position: int | None
     replayed: bool = False
+    # The stock event behind this result, (stock id, version): it locates the position.
+    event: tuple[UUID, int] | None = None
 
     @property
     def available(self) -> Decimal:

@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection
@@ -38,13 +37,30 @@ class LevelsRow:
         return self.physical - self.reserved
 
 
+@dataclass(frozen=True)
+class Opening:
+    stock_id: UUID
+    sku: str
+    warehouse: str
+    position: int
+
+
+@dataclass
+class Change:
+    """The summed effect of a page's events on one stock row."""
+
+    physical: Decimal
+    reserved: Decimal
+    position: int
+
+
 class StockLevelsView(TrackingRecorder, ABC):
     @abstractmethod
-    def open(self, stock_id: UUID, sku: str, warehouse: str, tracking: Tracking) -> None: ...
-
-    @abstractmethod
-    def add(self, stock_id: UUID, physical: Decimal, reserved: Decimal, tracking: Tracking) -> None:
-        """Add changes to the row of the stock aggregate ``stock_id``."""
+    def apply(
+        self, openings: list[Opening], changes: dict[UUID, Change], tracking: Tracking
+    ) -> None:
+        """Insert the opened rows, then add the changes, and record ``tracking``: one
+        transaction."""
 
     @abstractmethod
     def levels_of(self, sku: str) -> list[LevelsRow]: ...
@@ -58,20 +74,25 @@ class StockLevelsProjection(Projection[StockLevelsView]):
     name = "stock_levels"
     topics = tuple(get_topic(cls) for cls in (Stock.Opened, *EVENT_KINDS))
 
-    @singledispatchmethod
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        self.view.insert_tracking(tracking)
+        self.process_page([(domain_event, tracking.notification_id)], tracking)
 
-    @process_event.register
-    def _(self, domain_event: Stock.Opened, tracking: Tracking) -> None:
-        self.view.open(
-            domain_event.originator_id, domain_event.sku, domain_event.warehouse, tracking
-        )
-
-    @process_event.register
-    def _(self, domain_event: Stock.Moved, tracking: Tracking) -> None:
-        physical, reserved = physical_and_reserved_change(domain_event)
-        self.view.add(domain_event.originator_id, physical, reserved, tracking)
+    def process_page(self, events: list[tuple[Any, int]], tracking: Tracking) -> None:
+        openings: list[Opening] = []
+        changes: dict[UUID, Change] = {}
+        for event, position in events:
+            if isinstance(event, Stock.Opened):
+                openings.append(Opening(event.originator_id, event.sku, event.warehouse, position))
+            elif isinstance(event, Stock.Moved):
+                physical, reserved = physical_and_reserved_change(event)
+                change = changes.get(event.originator_id)
+                if change is None:
+                    changes[event.originator_id] = Change(physical, reserved, position)
+                else:
+                    change.physical += physical
+                    change.reserved += reserved
+                    change.position = position
+        self.view.apply(openings, changes, tracking)
 
 
 def physical_and_reserved_change(event: Stock.Moved) -> tuple[Decimal, Decimal]:
@@ -84,21 +105,22 @@ def physical_and_reserved_change(event: Stock.Moved) -> tuple[Decimal, Decimal]:
 
 
 class SQLiteStockLevelsView(SQLiteTrackingRecorder, StockLevelsView):
-    def open(self, stock_id: UUID, sku: str, warehouse: str, tracking: Tracking) -> None:
+    def apply(
+        self, openings: list[Opening], changes: dict[UUID, Change], tracking: Tracking
+    ) -> None:
         with self.datastore.transaction(commit=True) as c:
-            c.execute(
+            c.executemany(
                 "INSERT INTO stock_levels (stock_id, sku, warehouse, position) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT DO NOTHING",
-                (stock_id.hex, sku, warehouse, tracking.notification_id),
+                [(o.stock_id.hex, o.sku, o.warehouse, o.position) for o in openings],
             )
-            self._insert_tracking(c, tracking)
-
-    def add(self, stock_id: UUID, physical: Decimal, reserved: Decimal, tracking: Tracking) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(
+            c.executemany(
                 "UPDATE stock_levels SET physical_micros = physical_micros + ?, "
                 "reserved_micros = reserved_micros + ?, position = ? WHERE stock_id = ?",
-                (_micros(physical), _micros(reserved), tracking.notification_id, stock_id.hex),
+                [
+                    (_micros(ch.physical), _micros(ch.reserved), ch.position, stock_id.hex)
+                    for stock_id, ch in changes.items()
+                ],
             )
             self._insert_tracking(c, tracking)
 
@@ -147,26 +169,40 @@ class PostgresStockLevelsView(PostgresTrackingRecorder, StockLevelsView):
     def _table(self) -> SQL | Composed:
         return SQL("{0}.stock_levels").format(Identifier(self.datastore.schema))
 
-    def open(self, stock_id: UUID, sku: str, warehouse: str, tracking: Tracking) -> None:
+    def apply(
+        self, openings: list[Opening], changes: dict[UUID, Change], tracking: Tracking
+    ) -> None:
         with self.datastore.transaction(commit=True) as curs:
-            curs.execute(
-                SQL(
-                    "INSERT INTO {0} (stock_id, sku, warehouse, position) VALUES (%s, %s, %s, %s) "
-                    "ON CONFLICT DO NOTHING"
-                ).format(self._table),
-                (stock_id, sku, warehouse, tracking.notification_id),
-            )
-            self._insert_tracking(curs, tracking)
-
-    def add(self, stock_id: UUID, physical: Decimal, reserved: Decimal, tracking: Tracking) -> None:
-        with self.datastore.transaction(commit=True) as curs:
-            curs.execute(
-                SQL(
-                    "UPDATE {0} SET physical = physical + %s, reserved = reserved + %s, "
-                    "position = %s WHERE stock_id = %s"
-                ).format(self._table),
-                (physical, reserved, tracking.notification_id, stock_id),
-            )
+            if openings:
+                curs.execute(
+                    SQL(
+                        "INSERT INTO {0} (stock_id, sku, warehouse, position) "
+                        "SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::bigint[]) "
+                        "ON CONFLICT DO NOTHING"
+                    ).format(self._table),
+                    (
+                        [o.stock_id for o in openings],
+                        [o.sku for o in openings],
+                        [o.warehouse for o in openings],
+                        [o.position for o in openings],
+                    ),
+                )
+            if changes:
+                curs.execute(
+                    SQL(
+                        "UPDATE {0} AS t SET physical = t.physical + d.physical, "
+                        "reserved = t.reserved + d.reserved, position = d.position "
+                        "FROM unnest(%s::uuid[], %s::numeric[], %s::numeric[], %s::bigint[]) "
+                        "AS d(stock_id, physical, reserved, position) "
+                        "WHERE t.stock_id = d.stock_id"
+                    ).format(self._table),
+                    (
+                        list(changes),
+                        [ch.physical for ch in changes.values()],
+                        [ch.reserved for ch in changes.values()],
+                        [ch.position for ch in changes.values()],
+                    ),
+                )
             self._insert_tracking(curs, tracking)
 
     def levels_of(self, sku: str) -> list[LevelsRow]:
