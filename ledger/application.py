@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, Recording
 from eventsourcing.utils import get_topic
 
 from ledger import ids
@@ -150,7 +151,7 @@ class LedgerApplication(Application[UUID]):
         if not planned:
             self.stocks.give_back(group.stocks.values())
             return
-        recordings = self.save(*group.stocks.values(), *group.new_records)
+        recordings = self._put([*group.stocks.values(), *group.new_records])
         positions = {
             (r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
             for r in recordings
@@ -165,6 +166,14 @@ class LedgerApplication(Application[UUID]):
             top = max(positions.values())
             for callback in self.after_write:
                 callback(top)
+
+    def _put(self, aggregates: list[Aggregate]) -> list[Recording[UUID]]:
+        """``save`` for aggregates known to be aggregates: the library's ``save`` checks each
+        object against runtime protocols, about 20 µs apiece, which a 50,000-row batch feels."""
+        events = [event for aggregate in aggregates for event in aggregate.collect_events()]
+        recordings = self.events.put(events)
+        self._notify(recordings)
+        return recordings
 
     def _plan(self, write: _Write, group: _Group, now: datetime) -> list[MovementResult]:
         """Apply one job's movements to the group's aggregates; raises before changing any

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from uuid import UUID, uuid5
 
 NAMESPACE = UUID("6f1c1b2e-8d8a-4c55-9a53-0f6e1d4f3b7a")
 
 
+# A write derives each id several times (lookup, aggregate, result); uuid5 hashes with SHA-1.
+@lru_cache(maxsize=65_536)
 def stock_id(sku: str, warehouse: str) -> UUID:
     # "\x1f" (unit separator) cannot occur in a checked code, so no two keys collide.
     return uuid5(NAMESPACE, f"stock\x1f{sku}\x1f{warehouse}")
 
 
+@lru_cache(maxsize=65_536)
 def movement_record_id(movement_id: str) -> UUID:
     return uuid5(NAMESPACE, f"movement\x1f{movement_id}")
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
 from api.decimal_json import DecimalJSONRoute
 from api.dependencies import ContainerDep, Writer
 from api.schemas import ERRORS, BatchIn, BatchOut, ErrorOut, MovementIn, MovementOut
 from ledger.errors import BatchTooLarge, InvalidInput
 from ledger.movements import MovementRequest, MovementResult
+from ledger.quantities import render
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["movements"])
 
@@ -38,14 +40,10 @@ _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     },
     summary="Record one stock movement",
 )
-def post_movement(
-    body: MovementIn, container: ContainerDep, principal: Writer, response: Response
-) -> dict[str, Any]:
+def post_movement(body: MovementIn, container: ContainerDep, principal: Writer) -> JSONResponse:
     request = MovementRequest.parse(body.model_dump(exclude_unset=True))
     [result] = container.app.record_movements([request], recorded_by=principal.name)
-    if result.replayed:
-        response.status_code = 200
-    return _out(result)
+    return JSONResponse(_out(result), status_code=200 if result.replayed else 201)
 
 
 @router.post(
@@ -58,9 +56,7 @@ def post_movement(
     },
     summary="Record many movements, all or nothing, in one transaction",
 )
-def post_batch(
-    body: BatchIn, container: ContainerDep, principal: Writer, response: Response
-) -> dict[str, Any]:
+def post_batch(body: BatchIn, container: ContainerDep, principal: Writer) -> JSONResponse:
     limit = container.settings.max_batch
     if len(body.movements) > limit:
         raise BatchTooLarge(
@@ -76,18 +72,21 @@ def post_batch(
             field = f"movements[{index}].{error.context.get('field', '')}".rstrip(".")
             raise InvalidInput(f"{field}: {error.detail}", field=field, row=index) from None
     results = container.app.record_movements(requests, recorded_by=principal.name)
-    if all(r.replayed for r in results):
-        response.status_code = 200
-    return {"results": [_out(r) for r in results]}
+    return JSONResponse(
+        {"results": [_out(r) for r in results]},
+        status_code=200 if all(r.replayed for r in results) else 201,
+    )
 
 
 def _out(result: MovementResult) -> dict[str, Any]:
+    # Returned as a JSONResponse: the response model documents this shape, and validating
+    # 50,000 results against it again would cost more than recording them.
     return {
         "movement_id": result.movement_id,
         "sku": result.sku,
         "warehouse": result.warehouse,
-        "physical": result.physical,
-        "reserved": result.reserved,
-        "available": result.available,
+        "physical": render(result.physical),
+        "reserved": render(result.reserved),
+        "available": render(result.available),
         "position": result.position,
     }
