@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, SkipValidation
 
 from ledger.quantities import render
 from ledger.stock import MovementKind
@@ -64,7 +64,9 @@ class MovementIn(BaseModel):
 class BatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    movements: list[MovementIn] = Field(
+    # Rows are documented as MovementIn but checked once, by the domain's parser, with the
+    # row number in every message: validating 50,000 models twice was a third of a batch's time.
+    movements: list[SkipValidation[MovementIn]] = Field(
         description="Recorded all or nothing, in order (see LEDGER_MAX_BATCH for the limit)."
     )
 

@@ -67,7 +67,7 @@ def post_batch(body: BatchIn, container: ContainerDep, principal: Writer) -> JSO
     requests = []
     for index, movement in enumerate(body.movements):
         try:
-            requests.append(MovementRequest.parse(movement.model_dump(exclude_unset=True)))
+            requests.append(MovementRequest.parse(movement))
         except InvalidInput as error:
             field = f"movements[{index}].{error.context.get('field', '')}".rstrip(".")
             raise InvalidInput(f"{field}: {error.detail}", field=field, row=index) from None
