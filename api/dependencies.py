@@ -32,13 +32,9 @@ async def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-async def authenticate(
-    container: ContainerDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    if credentials is None or not credentials.credentials:
+async def authenticate(container: Container, secret: str | None) -> Principal:
+    if not secret:
         raise Unauthorized("send Authorization: Bearer <token>")
-    secret = credentials.credentials
     admin = container.settings.admin_token
     if admin is not None and hmac.compare_digest(
         secret.encode(), admin.get_secret_value().encode()
@@ -53,7 +49,14 @@ async def authenticate(
 
 
 def _requiring(permission: Permission):
-    async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    # One flat dependency per permission: FastAPI's per-request cost grows with the depth of
+    # the dependency graph, and this runs on every request.
+    async def check(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        container: Container = request.app.state.container
+        principal = await authenticate(container, credentials and credentials.credentials)
         if not grants(principal.permissions, permission):
             raise Forbidden(
                 f"token {principal.name!r} lacks the {permission.value!r} permission",

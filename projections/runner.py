@@ -27,7 +27,7 @@ PAGE = 1_000
 MAX_BACKOFF = 30.0
 # Under a stream of writes, wait this long between catch-ups so that each one applies many
 # events in one transaction instead of one event per transaction.
-SETTLE = 0.01
+SETTLE = 0.025
 
 
 class PagedProjection(Protocol):
