@@ -113,13 +113,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "and restarting the server (default %(default)s).",
     )
     parser.add_argument(
-        "--psycopg-flush-fix",
-        action="store_true",
-        help="Diagnostic: run the server with bench/_psycopg_flush_fix.py imported, which "
-        "patches psycopg's pipeline flushing (large batches can otherwise hang). Not the "
-        "server as shipped.",
-    )
-    parser.add_argument(
         "--quick",
         action="store_true",
         help="Small numbers for a smoke run: 200 single requests, batches of 1000 and 5000.",
@@ -239,15 +232,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def server_command(port: int, *, psycopg_flush_fix: bool = False) -> list[str]:
+def server_command(port: int) -> list[str]:
     script = Path(sys.executable).with_name("ledger")
-    if psycopg_flush_fix:
-        code = (
-            f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); "
-            "import _psycopg_flush_fix; from api.cli import main; main()"
-        )
-        head = [sys.executable, "-c", code]
-    elif script.exists():
+    if script.exists():
         head = [str(script)]
     else:
         head = [sys.executable, "-c", "from api.cli import main; main()"]
@@ -255,11 +242,11 @@ def server_command(port: int, *, psycopg_flush_fix: bool = False) -> list[str]:
 
 
 class Server:
-    def __init__(self, database_url: str, log_path: Path, *, psycopg_flush_fix: bool) -> None:
+    def __init__(self, database_url: str, log_path: Path) -> None:
         self.port = free_port()
         self.token = "bench-" + secrets.token_urlsafe(24)
         self.url = f"http://127.0.0.1:{self.port}"
-        self.command = server_command(self.port, psycopg_flush_fix=psycopg_flush_fix)
+        self.command = server_command(self.port)
         self.env = {
             **os.environ,
             "LEDGER_DATABASE_URL": database_url,
@@ -858,10 +845,8 @@ def main(argv: list[str] | None = None) -> int:
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     workdir = Path(tempfile.mkdtemp(prefix="ledger-bench-"))
-    server = Server(schema_url, workdir / "server.log", psycopg_flush_fix=args.psycopg_flush_fix)
+    server = Server(schema_url, workdir / "server.log")
     print(f"server: {server.display_command(schema_url)}", flush=True)
-    if args.psycopg_flush_fix:
-        print("server: WITH bench/_psycopg_flush_fix.py (diagnostic; not the shipped server)")
     problems: list[str] = []
     try:
         server.start()

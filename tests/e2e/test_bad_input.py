@@ -189,6 +189,13 @@ def test_the_wrong_content_type_is_refused(shared_server: Server) -> None:
         assert response.json()["error"] == "unsupported_media_type"
         form = client.post("/movements", data={"sku": "A"})
         assert form.status_code == 415
+        batch = client.post(
+            "/movements/batch",
+            content=json.dumps({"movements": [json.loads(body())]}),
+            headers={"Content-Type": "text/plain"},
+        )
+        assert batch.status_code == 415
+        assert batch.json()["error"] == "unsupported_media_type"
     assert server.head() == before
 
 
