@@ -107,27 +107,24 @@ class LedgerApplication(Application[UUID]):
         return self._writes.submit(_Write(requests, recorded_by), size=len(requests))
 
     def _commit_group(self, jobs: list[_WriteJob]) -> None:
-        """Commit the jobs that did not fail in one transaction, retrying write conflicts."""
+        """Commit the jobs of one group in one transaction, retrying write conflicts."""
         use_cache = True
         for attempt in range(MAX_ATTEMPTS):
-            live = [job for job in jobs if not job.done]
-            if not live:
-                return
             try:
-                self._try_group(live, use_cache=use_cache)
+                self._try_group(jobs, use_cache=use_cache)
                 return
             except IntegrityError:
-                # Another process wrote first: reload everything and decide again, after a
-                # jittered pause so that the same writers do not collide in lockstep.
-                for job in live:
-                    job.result = None
+                # Another process wrote first: reload everything and decide every job again
+                # (a refusal decided on stale state may no longer hold), after a jittered
+                # pause so that the same writers do not collide in lockstep.
                 use_cache = False
                 time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))
         for job in jobs:
-            if not job.done:
-                job.fail(Busy("the stock changed concurrently too often; try again"))
+            job.fail(Busy("the stock changed concurrently too often; try again"))
 
     def _try_group(self, jobs: list[_WriteJob], *, use_cache: bool) -> None:
+        """Plan every job, save the planned ones, then end every job. Raises IntegrityError
+        before ending any job, so that the caller can retry the whole group."""
         requests = [r for job in jobs for r in job.payload.requests]
         record_ids = [ids.movement_record_id(r.movement_id) for r in requests]
         stock_ids = list(dict.fromkeys(ids.stock_id(r.sku, r.warehouse) for r in requests))
@@ -138,30 +135,32 @@ class LedgerApplication(Application[UUID]):
             records={i: loaded[i] for i in record_ids if i in loaded},
         )
         now = datetime.now(UTC)
+        planned: list[tuple[_WriteJob, list[MovementResult]]] = []
+        refused: list[tuple[_WriteJob, LedgerError]] = []
         for job in jobs:
             try:
-                job.result = self._plan(job.payload, group, now)
+                planned.append((job, self._plan(job.payload, group, now)))
             except LedgerError as error:
-                job.fail(error)
                 if job.size > 1:
                     # A batch may have moved some stocks before failing: none of them is
                     # fit to be saved or cached. A batch is alone in its group.
+                    job.fail(error)
                     return
-        planned = [job for job in jobs if not job.done]
-        if not planned:
-            self.stocks.give_back(group.stocks.values())
-            return
-        recordings = self._put([*group.stocks.values(), *group.new_records])
-        positions = {
-            (r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
-            for r in recordings
-        }
+                refused.append((job, error))
+        positions: dict[tuple[UUID, int], int] = {}
+        if planned:
+            recordings = self._put([*group.stocks.values(), *group.new_records])
+            positions = {
+                (r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
+                for r in recordings
+            }
         self.stocks.give_back(group.stocks.values())
         if group.replay_keys:
             positions.update(self.loader.positions(list(group.replay_keys)))
-        for job in planned:
-            assert job.result is not None
-            job.succeed([_with_position(result, positions) for result in job.result])
+        for job, error in refused:
+            job.fail(error)
+        for job, results in planned:
+            job.succeed([_with_position(result, positions) for result in results])
         if positions:
             top = max(positions.values())
             for callback in self.after_write:
