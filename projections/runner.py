@@ -30,6 +30,10 @@ MAX_BACKOFF = 30.0
 SETTLE = 0.025
 
 
+class StalePage(Exception):
+    """The view moved past ``after`` while this page was read (another runner applied it)."""
+
+
 class PagedProjection(Protocol):
     name: str
     topics: tuple[str, ...]
@@ -37,8 +41,9 @@ class PagedProjection(Protocol):
     @property
     def view(self) -> TrackingRecorder: ...
 
-    def process_page(self, events: list[tuple[Any, int]], tracking: Tracking) -> None:
-        """Apply (event, notification id) pairs and record ``tracking``, in one transaction."""
+    def process_page(self, events: list[tuple[Any, int]], tracking: Tracking, after: int) -> None:
+        """Apply (event, notification id) pairs and record ``tracking``, in one transaction,
+        provided the view is still at ``after``; else raise ``StalePage`` and change nothing."""
 
 
 @dataclass
@@ -112,12 +117,20 @@ class ViewRunner:
         processed = 0
         topics = frozenset(self.projection.topics)
         while True:
-            page = self.app.recorder.select_notifications(start=self.position() + 1, limit=PAGE)
+            after = self.position()
+            page = self.app.recorder.select_notifications(start=after + 1, limit=PAGE)
             if not page:
                 return processed
             # Only the events this view cares about are decoded; the others just move it on.
             events = [(self.app.mapper.to_domain_event(n), n.id) for n in page if n.topic in topics]
-            self.projection.process_page(events, Tracking(self.tracking_name, page[-1].id))
+            try:
+                self.projection.process_page(
+                    events, Tracking(self.tracking_name, page[-1].id), after
+                )
+            except StalePage:
+                # Another runner (another process) applied this page first: read on from
+                # where the view now stands, never applying an event twice.
+                continue
             processed += len(events)
             if len(page) < PAGE:
                 return processed

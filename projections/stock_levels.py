@@ -20,6 +20,7 @@ from eventsourcing.utils import get_topic
 from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from ledger.stock import EVENT_KINDS, Stock
+from projections.runner import StalePage
 
 MICROS = Decimal(1_000_000)
 
@@ -57,10 +58,19 @@ class Change:
 class StockLevelsView(TrackingRecorder, ABC):
     @abstractmethod
     def apply(
-        self, openings: list[Opening], changes: dict[UUID, Change], tracking: Tracking
+        self,
+        openings: list[Opening],
+        changes: dict[UUID, Change],
+        tracking: Tracking,
+        *,
+        after: int,
     ) -> None:
         """Insert the opened rows, then add the changes, and record ``tracking``: one
-        transaction."""
+        transaction, made only if the view's position is still ``after`` (else StalePage)."""
+
+    def _check_still_at(self, after: int, current: int | None) -> None:
+        if (current or 0) != after:
+            raise StalePage(f"view is at {current}, page was read after {after}")
 
     @abstractmethod
     def levels_of(self, sku: str) -> list[LevelsRow]: ...
@@ -75,9 +85,10 @@ class StockLevelsProjection(Projection[StockLevelsView]):
     topics = tuple(get_topic(cls) for cls in (Stock.Opened, *EVENT_KINDS))
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        self.process_page([(domain_event, tracking.notification_id)], tracking)
+        after = self.view.max_tracking_id(tracking.application_name) or 0
+        self.process_page([(domain_event, tracking.notification_id)], tracking, after)
 
-    def process_page(self, events: list[tuple[Any, int]], tracking: Tracking) -> None:
+    def process_page(self, events: list[tuple[Any, int]], tracking: Tracking, after: int) -> None:
         openings: list[Opening] = []
         changes: dict[UUID, Change] = {}
         for event, position in events:
@@ -92,7 +103,7 @@ class StockLevelsProjection(Projection[StockLevelsView]):
                     change.physical += physical
                     change.reserved += reserved
                     change.position = position
-        self.view.apply(openings, changes, tracking)
+        self.view.apply(openings, changes, tracking, after=after)
 
 
 def physical_and_reserved_change(event: Stock.Moved) -> tuple[Decimal, Decimal]:
@@ -106,9 +117,17 @@ def physical_and_reserved_change(event: Stock.Moved) -> tuple[Decimal, Decimal]:
 
 class SQLiteStockLevelsView(SQLiteTrackingRecorder, StockLevelsView):
     def apply(
-        self, openings: list[Opening], changes: dict[UUID, Change], tracking: Tracking
+        self,
+        openings: list[Opening],
+        changes: dict[UUID, Change],
+        tracking: Tracking,
+        *,
+        after: int,
     ) -> None:
         with self.datastore.transaction(commit=True) as c:
+            # In WAL mode a transaction that read and then writes after another writer
+            # committed fails (SQLITE_BUSY_SNAPSHOT), so this check cannot go stale unnoticed.
+            self._check_still_at(after, self._max_tracking_id(tracking.application_name, c))
             c.executemany(
                 "INSERT INTO stock_levels (stock_id, sku, warehouse, position) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT DO NOTHING",
@@ -170,9 +189,17 @@ class PostgresStockLevelsView(PostgresTrackingRecorder, StockLevelsView):
         return SQL("{0}.stock_levels").format(Identifier(self.datastore.schema))
 
     def apply(
-        self, openings: list[Opening], changes: dict[UUID, Change], tracking: Tracking
+        self,
+        openings: list[Opening],
+        changes: dict[UUID, Change],
+        tracking: Tracking,
+        *,
+        after: int,
     ) -> None:
         with self.datastore.transaction(commit=True) as curs:
+            # One applier at a time per view, whatever the process; then check the position.
+            curs.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._table.as_string(),))
+            self._check_still_at(after, self._max_tracking_id(tracking.application_name, curs))
             if openings:
                 curs.execute(
                     SQL(

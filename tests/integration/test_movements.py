@@ -8,10 +8,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from eventsourcing.persistence import Tracking
 
 from api.wiring import Container
 from ledger.errors import IdempotencyConflict, InsufficientStock, InvalidInput
 from ledger.movements import MovementRequest
+from projections.runner import StalePage
 
 
 def mv(movement_id: str, quantity: str = "10", sku: str = "SKU-1", **extra: Any) -> MovementRequest:
@@ -275,3 +277,19 @@ def test_a_large_save_refused_by_the_event_store_writes_nothing(container: Conta
     finally:
         container.app.loader.load_many = stale  # type: ignore[method-assign]
     assert head(container) == before
+
+
+def test_two_runners_on_one_view_never_apply_an_event_twice(
+    make_container: Callable[..., Container],
+) -> None:
+    first, second = make_container(), make_container()
+    first.app.record_movements([mv(f"m{n}", "1") for n in range(20)], recorded_by="t")
+    stale = first.runners[0].position()
+    second.runners[0].catch_up()
+    # ``first`` read its position before ``second`` applied the page: its page is stale.
+    projection = first.runners[0].projection
+    with pytest.raises(StalePage):
+        projection.process_page([], Tracking(first.runners[0].tracking_name, 999), stale)
+    first.runners[0].catch_up()
+    [row] = first.stock_levels.levels_of("SKU-1")
+    assert row.physical == 20
