@@ -152,7 +152,7 @@ class LedgerApplication(Application[UUID]):
                 refused.append((job, error))
         positions: dict[tuple[UUID, int], int] = {}
         if planned:
-            recordings = self._put([*group.stocks.values(), *group.new_records])
+            recordings = self._put(list(group.stocks.values()), group.new_records)
             positions = {
                 (r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
                 for r in recordings
@@ -174,10 +174,13 @@ class LedgerApplication(Application[UUID]):
             for callback in self.after_write:
                 callback(top)
 
-    def _put(self, aggregates: list[Aggregate]) -> list[Recording[UUID]]:
+    def _put(
+        self, aggregates: list[Aggregate], more: Sequence[Aggregate.Event]
+    ) -> list[Recording[UUID]]:
         """``save`` for aggregates known to be aggregates: the library's ``save`` checks each
         object against runtime protocols, about 20 µs apiece, which a 50,000-row batch feels."""
         events = [event for aggregate in aggregates for event in aggregate.collect_events()]
+        events.extend(more)
         recordings = self.events.put(events)
         self._notify(recordings)
         return recordings
@@ -227,10 +230,12 @@ class LedgerApplication(Application[UUID]):
                 allow_negative=self.allow_negative(request.warehouse),
             )
             group.stocks[stock_id] = stock
-            record = MovementRecord.of(request, stock.levels, stock.version)
-            group.records[record_id] = record
+            recorded = MovementRecord.recorded(
+                request, stock.levels, stock.version, group.timestamp
+            )
+            group.records[record_id] = recorded
             group.created.add(record_id)
-            group.new_records.append(record)
+            group.new_records.append(recorded)
             results.append(
                 MovementResult(
                     movement_id=request.movement_id,
@@ -321,8 +326,10 @@ class _Group:
     """The aggregates one group commit reads and writes."""
 
     stocks: dict[UUID, Stock]
-    records: dict[UUID, MovementRecord]
-    new_records: list[MovementRecord] = field(default_factory=list)
+    # Loaded records, and the creation events of records made by this group.
+    records: dict[UUID, MovementRecord | MovementRecord.Recorded]
+    new_records: list[MovementRecord.Recorded] = field(default_factory=list)
+    timestamp: datetime = field(default_factory=MovementRecord.Recorded.create_timestamp)
     created: set[UUID] = field(default_factory=set)
     # Stock events of earlier movements replayed in this group, whose positions are looked up.
     replay_keys: set[tuple[UUID, int]] = field(default_factory=set)

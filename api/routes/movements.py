@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from api.collector import collector_paused
 from api.decimal_json import DecimalJSONRoute
 from api.dependencies import ContainerDep, Writer
 from api.schemas import ERRORS, BatchIn, BatchOut, ErrorOut, MovementIn, MovementOut
@@ -64,18 +65,21 @@ def post_batch(body: BatchIn, container: ContainerDep, principal: Writer) -> JSO
             field="movements",
             limit=limit,
         )
-    requests = []
-    for index, movement in enumerate(body.movements):
-        try:
-            requests.append(MovementRequest.parse(movement))
-        except InvalidInput as error:
-            field = f"movements[{index}].{error.context.get('field', '')}".rstrip(".")
-            raise InvalidInput(f"{field}: {error.detail}", field=field, row=index) from None
-    results = container.app.record_movements(requests, recorded_by=principal.name)
-    return JSONResponse(
-        {"results": [_out(r) for r in results]},
-        status_code=200 if all(r.replayed for r in results) else 201,
-    )
+    with collector_paused():
+        requests = [_row(index, movement) for index, movement in enumerate(body.movements)]
+        results = container.app.record_movements(requests, recorded_by=principal.name)
+        return JSONResponse(
+            {"results": [_out(r) for r in results]},
+            status_code=200 if all(r.replayed for r in results) else 201,
+        )
+
+
+def _row(index: int, movement: Any) -> MovementRequest:
+    try:
+        return MovementRequest.parse(movement)
+    except InvalidInput as error:
+        field = f"movements[{index}].{error.context.get('field', '')}".rstrip(".")
+        raise InvalidInput(f"{field}: {error.detail}", field=field, row=index) from None
 
 
 def _out(result: MovementResult) -> dict[str, Any]:
