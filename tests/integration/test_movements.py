@@ -293,3 +293,18 @@ def test_two_runners_on_one_view_never_apply_an_event_twice(
     first.runners[0].catch_up()
     [row] = first.stock_levels.levels_of("SKU-1")
     assert row.physical == 20
+
+
+def test_a_refusal_on_cached_state_is_confirmed_against_the_database(
+    make_container: Callable[..., Container],
+) -> None:
+    first, second = make_container(), make_container()
+    first.app.record_movements([mv("a", "1")], recorded_by="t")
+    first.app.record_movements([mv("b", "-1", kind="invoice")], recorded_by="t")
+    second.app.record_movements([mv("c", "10")], recorded_by="t")
+    # ``first`` has the stock cached at 0: taking 4 looks impossible until it reads again.
+    [result] = first.app.record_movements([mv("d", "-4", kind="invoice")], recorded_by="t")
+    assert result.physical == 6
+    [again] = first.app.record_movements([mv("d", "-4", kind="invoice")], recorded_by="t")
+    assert again.replayed
+    assert again.position == result.position
