@@ -85,11 +85,15 @@ class PostgresLoader(_SqlLoader):
         )
         # Rendered once: psycopg re-renders composed SQL on every execute, and caches strings.
         self._select_events_query = (
+            # LATERAL makes each key an index lookup: as a plain join, the planner preferred
+            # a (parallel) scan of the whole events table once the table had grown, so the
+            # cost of a load grew with the ledger instead of with the batch.
             SQL(
-                "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {0} AS e "
-                "JOIN unnest(%s::uuid[], %s::bigint[]) AS k(id, after) "
-                "ON e.originator_id = k.id AND e.originator_version > k.after "
-                "ORDER BY e.originator_id, e.originator_version"
+                "SELECT e.originator_id, e.originator_version, e.topic, e.state "
+                "FROM unnest(%s::uuid[], %s::bigint[]) AS k(id, after) "
+                "CROSS JOIN LATERAL (SELECT originator_id, originator_version, topic, state "
+                "FROM {0} WHERE originator_id = k.id AND originator_version > k.after "
+                "ORDER BY originator_version) AS e"
             )
             .format(table)
             .as_string()
@@ -162,8 +166,10 @@ class SQLiteLoader(_SqlLoader):
         marks = ",".join("(?, ?)" for _ in events)
         with self.recorder.datastore.transaction(commit=False) as c:
             c.execute(
-                f"SELECT originator_id, originator_version, rowid FROM {self.table} "
-                f"WHERE (originator_id, originator_version) IN (VALUES {marks})",
+                # A join, not a row-value IN: SQLite scanned the whole index for the IN.
+                f"SELECT e.originator_id, e.originator_version, e.rowid FROM {self.table} AS e "
+                f"JOIN (VALUES {marks}) AS k "
+                "ON e.originator_id = k.column1 AND e.originator_version = k.column2",
                 [x for e in events for x in (e[0].hex, e[1])],
             )
             return {(UUID(row[0]), row[1]): row[2] for row in c.fetchall()}

@@ -40,6 +40,11 @@ class ChunkedPostgresApplicationRecorder(PostgresApplicationRecorder):
     def __init__(
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
     ) -> None:
+        # No JIT compilation on the event store's connections: a batch's lookups are estimated
+        # as expensive enough to compile (about 50 ms per query) and then run in a few ms.
+        # Set before the library's constructor, which opens the pool.
+        assert isinstance(datastore.pool.kwargs, dict)
+        datastore.pool.kwargs["options"] = "-c jit=off"
         super().__init__(datastore, events_table_name=events_table_name)
         names = {
             "schema": Identifier(datastore.schema),
