@@ -116,7 +116,7 @@ def parse_moment(value: object, field: str) -> datetime | None:
     return moment.astimezone(UTC)
 
 
-@dataclass(frozen=True)
+@dataclass
 class MovementResult:
     movement_id: str
     sku: str

@@ -185,3 +185,15 @@ def test_events_replay_to_the_same_state() -> None:
         replayed = event.mutate(replayed)
     assert replayed is not None
     assert (replayed.physical, replayed.reserved) == (stock.physical, stock.reserved)
+
+
+def test_a_stock_opened_directly_is_the_one_the_constructor_makes() -> None:
+    from eventsourcing.application import Application
+
+    made = Stock(sku="SKU-1", warehouse="main")
+    [event] = made.collect_events()
+    stock, direct = Stock.opened("SKU-1", "main", event.timestamp)
+    mapper = Application().mapper
+    assert mapper.to_stored_event(direct) == mapper.to_stored_event(event)
+    assert stock == made
+    assert stock.collect_events() == []
