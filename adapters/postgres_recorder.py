@@ -27,6 +27,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 # Saves larger than this go by COPY; smaller ones by the function, in one round trip.
@@ -127,15 +128,15 @@ class ChunkedPostgresApplicationRecorder(PostgresApplicationRecorder):
         with (
             self.datastore.get_connection() as conn,
             conn.transaction(),
-            conn.cursor() as curs,
+            conn.cursor(row_factory=tuple_row) as curs,
         ):
             curs.execute(self._lock_and_notify)
-            [before] = curs.execute(self._max_id).fetchall()
+            [(before,)] = curs.execute(self._max_id).fetchall()
             with curs.copy(self._copy) as copy:
                 copy.set_types(["uuid", "int8", "text", "bytea"])
                 for e in stored_events:
                     copy.write_row((e.originator_id, e.originator_version, e.topic, e.state))
-            ids = [row["id"] for row in curs.execute(self._ids_after, (before["id"],))]
+            ids = [row[0] for row in curs.execute(self._ids_after, (before,))]
         if len(ids) != len(stored_events):
             msg = f"copied {len(stored_events)} events but found {len(ids)} new notifications"
             raise ProgrammingError(msg)

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Transcoder
 from eventsourcing.utils import get_topic
 
 from ledger import ids
@@ -31,6 +31,7 @@ from ledger.loading import AggregateCache, AggregateLoader, RepositoryLoader
 from ledger.movements import MovementRecord, MovementRequest, MovementResult
 from ledger.stock import Stock
 from ledger.tokens import ApiToken, Permission, TokenName, hash_secret
+from ledger.transcoding import FlatJSONTranscoder
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,11 @@ class LedgerApplication(Application[UUID]):
             alone=lambda job: job.size > 1,
         )
         self.after_write: list[Callable[[int], None]] = []
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = FlatJSONTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     # -- movements ---------------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ movement id inside the very transaction that writes the stock event: no check-th
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -87,17 +86,21 @@ class MovementRequest:
 
     def fingerprint(self) -> str:
         """What makes two requests 'the same body' for the idempotency rule."""
-        canonical = {
-            "sku": self.sku,
-            "warehouse": self.warehouse,
-            "kind": self.kind.value,
-            "quantity": render(self.quantity),
-            "reference": self.reference,
-            "note": self.note,
-            "occurred_at": self.occurred_at.isoformat() if self.occurred_at else None,
-        }
-        encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
-        return hashlib.sha256(encoded).hexdigest()
+        # Fields joined by a unit separator, which no checked field can contain (control
+        # characters are refused), with NUL for an absent one: unambiguous, and several times
+        # cheaper than canonical JSON, once per movement.
+        canonical = "\x1f".join(
+            (
+                self.sku,
+                self.warehouse,
+                self.kind.value,
+                render(self.quantity),
+                "\x00" if self.reference is None else self.reference,
+                "\x00" if self.note is None else self.note,
+                "\x00" if self.occurred_at is None else self.occurred_at.isoformat(),
+            )
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def parse_moment(value: object, field: str) -> datetime | None:

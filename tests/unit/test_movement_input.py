@@ -84,6 +84,22 @@ def test_the_fingerprint_ignores_how_a_number_was_written() -> None:
     assert a.fingerprint() == b.fingerprint() != c.fingerprint()
 
 
+def test_the_fingerprint_tells_every_field_apart() -> None:
+    bodies = [
+        with_(),
+        with_(reference="a"),
+        with_(note="a"),
+        with_(reference="a", note="b"),
+        with_(reference="b", note="a"),
+        with_(sku="SKU-2"),
+        with_(warehouse="north"),
+        with_(kind="manual"),
+        with_(occurred_at="2026-11-28T10:00:00Z"),
+    ]
+    prints = {MovementRequest.parse(body).fingerprint() for body in bodies}
+    assert len(prints) == len(bodies)
+
+
 def test_occurred_at_is_kept_in_utc() -> None:
     request = MovementRequest.parse(with_(occurred_at="2026-11-28T07:00:00-03:00"))
     assert request.occurred_at is not None
