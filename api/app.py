@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.body_limit import BodyLimit
+from api.collector import CollectorPaused
 from api.routes import health, movements, stock, tokens
 from api.settings import Settings
 from api.wiring import Container, build
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
     errors.install(app)
     for router in (movements.router, stock.router, tokens.router, health.router):
         app.include_router(router)
+    app.add_middleware(CollectorPaused, paths=frozenset({"/movements/batch"}))
     app.add_middleware(
         BodyLimit,
         default=settings.max_body_bytes,

@@ -7,7 +7,6 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.collector import collector_paused
 from api.decimal_json import DecimalJSONRoute
 from api.dependencies import ContainerDep, Writer
 from api.schemas import ERRORS, BatchIn, BatchOut, ErrorOut, MovementIn, MovementOut
@@ -65,13 +64,12 @@ def post_batch(body: BatchIn, container: ContainerDep, principal: Writer) -> JSO
             field="movements",
             limit=limit,
         )
-    with collector_paused():
-        requests = [_row(index, movement) for index, movement in enumerate(body.movements)]
-        results = container.app.record_movements(requests, recorded_by=principal.name)
-        return JSONResponse(
-            {"results": [_out(r) for r in results]},
-            status_code=200 if all(r.replayed for r in results) else 201,
-        )
+    requests = [_row(index, movement) for index, movement in enumerate(body.movements)]
+    results = container.app.record_movements(requests, recorded_by=principal.name)
+    return JSONResponse(
+        {"results": [_out(r) for r in results]},
+        status_code=200 if all(r.replayed for r in results) else 201,
+    )
 
 
 def _row(index: int, movement: Any) -> MovementRequest:
