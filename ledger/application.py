@@ -7,14 +7,15 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, overload
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, Transcoder
+from eventsourcing.persistence import IntegrityError, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic
 
 from ledger import ids
@@ -216,8 +217,8 @@ class LedgerApplication(Application[UUID]):
         not use: a check of each object against runtime protocols (about 20 µs apiece) and a
         ``Recording`` per event for the library's own followers, which the ledger has none of.
         """
-        to_stored = self.mapper.to_stored_event
-        positions = self.recorder.insert_events([to_stored(event) for event in events]) or []
+        stored = _Encoded(events, self.mapper.to_stored_event)
+        positions = self.recorder.insert_events(stored) or []
         return {
             (event.originator_id, event.originator_version): position
             for event, position in zip(events, positions, strict=True)
@@ -361,6 +362,41 @@ class LedgerApplication(Application[UUID]):
         except AggregateNotFoundError:
             raise NotFound(f"no token named {name!r}", name=name) from None
         return self.repository.get(claim.token_id)
+
+
+class _Encoded(Sequence[StoredEvent]):
+    """Events encoded as the recorder reaches them, once each.
+
+    A large save streams rows to the database while later rows are still being encoded, so
+    the database's work (index upkeep) overlaps the encoding instead of following it.
+    """
+
+    def __init__(
+        self, events: Sequence[Aggregate.Event], encode: Callable[[Any], StoredEvent]
+    ) -> None:
+        self._events = events
+        self._encode = encode
+        self._done: list[StoredEvent] = []
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def __iter__(self) -> Iterator[StoredEvent]:
+        yield from self._done
+        for event in self._events[len(self._done) :]:
+            stored = self._encode(event)
+            self._done.append(stored)
+            yield stored
+
+    @overload
+    def __getitem__(self, index: int) -> StoredEvent: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[StoredEvent]: ...
+    def __getitem__(self, index: int | slice) -> StoredEvent | Sequence[StoredEvent]:
+        if len(self._done) < len(self._events):
+            for _ in self:
+                pass
+        return self._done[index]
 
 
 class _Unverified(Exception):
