@@ -26,3 +26,7 @@ def token_id(token_hash: str) -> UUID:
 
 def token_name_id(name: str) -> UUID:
     return uuid5(NAMESPACE, f"token-name\x1f{name}")
+
+
+def order_id(platform: str, external_id: str) -> UUID:
+    return uuid5(NAMESPACE, f"order\x1f{platform}\x1f{external_id}")
