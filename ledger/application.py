@@ -181,7 +181,7 @@ class LedgerApplication(Application[UUID]):
         positions: dict[tuple[UUID, int], int] = {}
         if planned:
             try:
-                positions = self._put(
+                positions = self.store_events(
                     [*group.opened, *group.collect_stock_events(), *group.new_records]
                 )
             except IntegrityError:
@@ -209,7 +209,7 @@ class LedgerApplication(Application[UUID]):
             for callback in self.after_write:
                 callback(top)
 
-    def _put(self, events: Sequence[Aggregate.Event]) -> dict[tuple[UUID, int], int]:
+    def store_events(self, events: Sequence[Aggregate.Event]) -> dict[tuple[UUID, int], int]:
         """Store the events in one transaction, in order; return each event's position by
         (aggregate id, version).
 
