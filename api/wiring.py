@@ -12,6 +12,7 @@ from adapters.database import Database, parse_database_url
 from adapters.migrations import migrate
 from api.settings import Settings
 from ledger.application import LedgerApplication
+from ledger.ordering import OrderDesk
 from projections.runner import ViewRunner
 from projections.stock_levels import (
     PostgresStockLevelsView,
@@ -27,6 +28,7 @@ class Container:
     database: Database
     app: LedgerApplication
     stock_levels: StockLevelsView
+    orders: OrderDesk
     runners: list[ViewRunner] = field(default_factory=list)
     started: bool = False
 
@@ -53,4 +55,4 @@ def build(settings: Settings) -> Container:
     stock_levels = factory.tracking_recorder(view_class)
     runner = ViewRunner(app, StockLevelsProjection(stock_levels))
     app.after_write.append(runner.poke)
-    return Container(settings, database, app, stock_levels, [runner])
+    return Container(settings, database, app, stock_levels, OrderDesk(app), [runner])

@@ -1,0 +1,73 @@
+"""Order request and response bodies as the OpenAPI document shows them.
+
+The rules (codes, positive quantities, one line per SKU and warehouse) are the domain's, in
+``ledger.orders.parse_lines``; items are documented here and checked there, once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation
+
+from api.schemas import Quantity
+from ledger.orders import OrderStatus
+
+
+class OrderItemIn(BaseModel):
+    sku: str = Field(description="The SKU (1-64 characters).")
+    quantity: Quantity = Field(description="Positive quantity ordered.")
+    warehouse: str = Field("main", description="The ledger warehouse that serves the item.")
+
+
+class OrderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    platform: str = Field(description="The platform the order comes from, e.g. vtex.")
+    order_id: str = Field(description="The platform's order id.")
+    status: OrderStatus = Field(description="The order's status on the platform.")
+    carrier: str | None = Field(None, description="The platform's carrier name.")
+    items: list[SkipValidation[OrderItemIn]] = Field(
+        description="At least one; one line per (SKU, warehouse)."
+    )
+
+
+class StatusIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: OrderStatus
+
+
+class ItemsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[SkipValidation[OrderItemIn]]
+
+
+class InvoiceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number: str = Field(description="Invoice number (required).")
+    key: str | None = Field(None, description="Access key of the electronic invoice.")
+    issued_at: str | None = Field(None, description="ISO 8601 with a time zone.")
+    value: Quantity | None = Field(None, description="Invoice total.")
+    tracking_code: str | None = None
+    tracking_url: str | None = None
+
+
+class OrderItemOut(BaseModel):
+    sku: str
+    warehouse: str
+    quantity: Quantity
+
+
+class OrderOut(BaseModel):
+    platform: str
+    order_id: str
+    status: OrderStatus
+    carrier: str | None
+    deleted: bool
+    holds_reservation: bool = Field(description="Whether the order holds reserved stock now.")
+    stock_posted: bool = Field(description="Whether the order's stock has left the warehouse.")
+    items: list[OrderItemOut]
+    invoice: dict[str, Any] | None

@@ -1,0 +1,168 @@
+"""Orders: import, status, post-stock, invoice, edit, cancel, delete. Thin over the desk."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from fastapi.responses import JSONResponse
+
+from api.decimal_json import DecimalJSONRoute
+from api.dependencies import ContainerDep, Reader, Writer
+from api.order_schemas import InvoiceIn, ItemsIn, OrderIn, OrderOut, StatusIn
+from api.schemas import ERRORS, ErrorOut
+from ledger.codes import check_code, check_text
+from ledger.movements import parse_moment
+from ledger.ordering import OrderOutcome, reserves_by_default
+from ledger.orders import Order, parse_lines
+from ledger.quantities import parse_quantity, render
+
+router = APIRouter(route_class=DecimalJSONRoute, tags=["orders"])
+
+Code = Annotated[str, Path(min_length=1, max_length=64)]
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    404: {"model": ErrorOut, "description": "No such order."},
+    409: {"model": ErrorOut, "description": "order_conflict: the order cannot do that now."},
+}
+
+
+@router.post(
+    "/orders",
+    status_code=201,
+    response_model=OrderOut,
+    responses={200: {"model": OrderOut, "description": "Already imported."}, **_ERRORS},
+    summary="Import an order (reserving its stock per the platform's rule)",
+)
+def import_order(body: OrderIn, container: ContainerDep, principal: Writer) -> JSONResponse:
+    platform = check_code(body.platform, "platform")
+    outcome = container.orders.import_order(
+        platform,
+        check_code(body.order_id, "order_id"),
+        body.status,
+        check_text(body.carrier, "carrier", max_length=200),
+        parse_lines(body.items),
+        reserves_by_default(platform),
+        principal.name,
+    )
+    return _answer(outcome, created=outcome.created)
+
+
+@router.get(
+    "/orders/{platform}/{order_id}", response_model=OrderOut, responses=_ERRORS, summary="An order"
+)
+def get_order(platform: Code, order_id: Code, container: ContainerDep, _: Reader) -> dict[str, Any]:
+    return _out(container.orders.get(platform, order_id))
+
+
+@router.post(
+    "/orders/{platform}/{order_id}/status",
+    response_model=OrderOut,
+    responses=_ERRORS,
+    summary="Report the platform's status (late or out-of-order reports change nothing)",
+)
+def set_status(
+    platform: Code, order_id: Code, body: StatusIn, container: ContainerDep, principal: Writer
+) -> JSONResponse:
+    outcome = container.orders.advance(
+        platform, order_id, body.status, reserves_by_default(platform), principal.name
+    )
+    return _answer(outcome)
+
+
+@router.post(
+    "/orders/{platform}/{order_id}/post-stock",
+    response_model=OrderOut,
+    responses=_ERRORS,
+    summary="The order's stock leaves the warehouse now (consumes the reservation once)",
+)
+def post_stock(
+    platform: Code, order_id: Code, container: ContainerDep, principal: Writer
+) -> JSONResponse:
+    return _answer(container.orders.post_stock(platform, order_id, principal.name))
+
+
+@router.post(
+    "/orders/{platform}/{order_id}/invoice",
+    response_model=OrderOut,
+    responses=_ERRORS,
+    summary="Invoice the order: it becomes invoiced and its stock leaves, once",
+)
+def invoice(
+    platform: Code, order_id: Code, body: InvoiceIn, container: ContainerDep, principal: Writer
+) -> JSONResponse:
+    record: dict[str, Any] = {
+        "number": check_code(body.number, "number"),
+        "key": check_text(body.key, "key", max_length=64),
+        "issued_at": parse_moment(body.issued_at, "issued_at"),
+        "value": None if body.value is None else parse_quantity(body.value, "value"),
+        "tracking_code": check_text(body.tracking_code, "tracking_code", max_length=100),
+        "tracking_url": check_text(body.tracking_url, "tracking_url", max_length=500),
+    }
+    return _answer(container.orders.invoice(platform, order_id, record, principal.name))
+
+
+@router.patch(
+    "/orders/{platform}/{order_id}",
+    response_model=OrderOut,
+    responses=_ERRORS,
+    summary="Edit the items before invoicing (local; never sent to the platform)",
+)
+def edit(
+    platform: Code, order_id: Code, body: ItemsIn, container: ContainerDep, principal: Writer
+) -> JSONResponse:
+    lines = parse_lines(body.items)
+    return _answer(container.orders.edit(platform, order_id, lines, principal.name))
+
+
+@router.post(
+    "/orders/{platform}/{order_id}/cancel",
+    response_model=OrderOut,
+    responses=_ERRORS,
+    summary="Cancel the order and release its reservation",
+)
+def cancel(
+    platform: Code, order_id: Code, container: ContainerDep, principal: Writer
+) -> JSONResponse:
+    return _answer(container.orders.cancel(platform, order_id, principal.name))
+
+
+@router.delete(
+    "/orders/{platform}/{order_id}",
+    response_model=OrderOut,
+    responses=_ERRORS,
+    summary="Delete the order and release its reservation",
+)
+def delete(
+    platform: Code, order_id: Code, container: ContainerDep, principal: Writer
+) -> JSONResponse:
+    return _answer(container.orders.delete(platform, order_id, principal.name))
+
+
+def _answer(outcome: OrderOutcome, *, created: bool = False) -> JSONResponse:
+    return JSONResponse(_out(outcome.order), status_code=201 if created else 200)
+
+
+def _out(order: Order) -> dict[str, Any]:
+    invoice = None
+    if order.invoice is not None:
+        invoice = {
+            k: (render(v) if k == "value" and v is not None else v)
+            for k, v in order.invoice.items()
+        }
+        if invoice.get("issued_at") is not None:
+            invoice["issued_at"] = invoice["issued_at"].isoformat()
+    return {
+        "platform": order.platform,
+        "order_id": order.order_id,
+        "status": order.status.value,
+        "carrier": order.carrier,
+        "deleted": order.deleted,
+        "holds_reservation": order.holds_reservation,
+        "stock_posted": order.stock_posted,
+        "items": [
+            {"sku": sku, "warehouse": wh, "quantity": render(q)}
+            for (sku, wh), q in order.lines.items()
+        ],
+        "invoice": invoice,
+    }

@@ -1,0 +1,144 @@
+"""Orders over HTTP against the real server, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Server
+
+
+def receive(client: httpx.Client, sku: str, quantity: str, movement_id: str) -> int:
+    response = client.post(
+        "/movements",
+        json={"movement_id": movement_id, "sku": sku, "kind": "invoice", "quantity": quantity},
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["position"]
+
+
+def stock(client: httpx.Client, sku: str = "SKU-1") -> tuple[str, str, str]:
+    # Order writes answer with the order, not a position: wait for everything written so far.
+    head = client.get("/healthz").json()["event_store_position"]
+    body = client.get(f"/stock/{sku}", params={"after": head}).json()
+    return body["physical"], body["reserved"], body["available"]
+
+
+def order(order_id: str = "1", status: str = "payment_confirmed", **extra: Any) -> dict:
+    return {
+        "platform": "shop",
+        "order_id": order_id,
+        "status": status,
+        "carrier": "Correios PAC",
+        "items": [{"sku": "SKU-1", "quantity": "5"}],
+        **extra,
+    }
+
+
+@pytest.mark.parametrize("ending", ["invoice", "cancel", "delete"])
+def test_the_seeds_worked_example_step_by_step(server: Server, ending: str) -> None:
+    with server.client() as client:
+        receive(client, "SKU-1", "10", "nf-1")
+        created = client.post("/orders", json=order())
+        assert created.status_code == 201, created.text
+        assert created.json()["holds_reservation"] is True
+        assert stock(client) == ("10", "5", "5")
+        again = client.post("/orders", json=order())
+        assert again.status_code == 200
+        assert stock(client) == ("10", "5", "5")
+        if ending == "invoice":
+            done = client.post(
+                "/orders/shop/1/invoice",
+                json={"number": "123", "key": "3526", "value": "50.00"},
+            )
+            assert done.status_code == 200, done.text
+            assert done.json()["status"] == "invoiced"
+            assert done.json()["invoice"]["value"] == "50"
+            assert stock(client) == ("5", "0", "5")
+            refused = client.post("/orders/shop/1/cancel")
+            assert refused.status_code == 409
+            assert refused.json()["error"] == "order_conflict"
+        elif ending == "cancel":
+            assert client.post("/orders/shop/1/cancel").json()["status"] == "cancelled"
+            assert stock(client) == ("10", "0", "10")
+        else:
+            assert client.delete("/orders/shop/1").json()["deleted"] is True
+            assert stock(client) == ("10", "0", "10")
+
+
+def test_vtex_reserves_only_once_payment_is_confirmed(server: Server) -> None:
+    with server.client() as client:
+        receive(client, "SKU-1", "10", "nf-1")
+        client.post("/orders", json={**order("v1", "awaiting_payment"), "platform": "vtex"})
+        assert stock(client) == ("10", "0", "10")
+        late = client.post("/orders/vtex/v1/status", json={"status": "payment_in_analysis"})
+        assert late.status_code == 200
+        assert stock(client) == ("10", "0", "10")
+        client.post("/orders/vtex/v1/status", json={"status": "payment_confirmed"})
+        assert stock(client) == ("10", "5", "5")
+        client.post("/orders/vtex/v1/status", json={"status": "awaiting_payment"})
+        assert client.get("/orders/vtex/v1").json()["status"] == "payment_confirmed"
+        client.post("/orders/vtex/v1/status", json={"status": "invoiced"})
+        assert stock(client) == ("5", "0", "5")
+
+
+def test_post_stock_then_invoice_deducts_once_and_edits_move_the_difference(
+    server: Server,
+) -> None:
+    with server.client() as client:
+        receive(client, "SKU-1", "10", "nf-1")
+        client.post("/orders", json=order())
+        edited = client.patch("/orders/shop/1", json={"items": [{"sku": "SKU-1", "quantity": 3}]})
+        assert edited.status_code == 200, edited.text
+        assert stock(client) == ("10", "3", "7")
+        client.post("/orders/shop/1/post-stock")
+        client.post("/orders/shop/1/invoice", json={"number": "9"})
+        assert stock(client) == ("7", "0", "7")
+
+
+def test_overselling_shows_as_negative_available(server: Server) -> None:
+    with server.client() as client:
+        receive(client, "SKU-1", "3", "nf-1")
+        for n in ("1", "2"):
+            item = {"items": [{"sku": "SKU-1", "quantity": "2"}]}
+            assert client.post("/orders", json={**order(n), **item}).status_code == 201
+        head = client.get("/healthz").json()["event_store_position"]
+        body = client.get("/stock/SKU-1", params={"after": head}).json()
+        assert (body["physical"], body["reserved"], body["available"]) == ("3", "4", "-1")
+        assert body["oversold"] is True
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"status": "shipped"}, "status"),
+        ({"items": []}, "items"),
+        ({"items": [{"sku": "A", "quantity": "1"}, {"sku": "A", "quantity": "2"}]}, "items[1]"),
+        ({"items": [{"sku": "A", "quantity": "0"}]}, "items[0].quantity"),
+        ({"items": [{"sku": "A", "quantity": "-1"}]}, "items[0].quantity"),
+        ({"items": [{"sku": "A", "quantity": "NaN"}]}, "items[0].quantity"),
+        ({"platform": ""}, "platform"),
+        ({"order_id": "x" * 65}, "order_id"),
+    ],
+)
+def test_bad_orders_are_refused_and_record_nothing(
+    shared_server: Server, body: dict, field: str
+) -> None:
+    before = shared_server.head()
+    with shared_server.client() as client:
+        response = client.post("/orders", json={**order("bad"), **body})
+        assert response.status_code == 422, response.text
+        assert response.json()["field"].startswith(field)
+    assert shared_server.head() == before
+
+
+def test_an_invoice_without_a_number_is_refused(shared_server: Server) -> None:
+    with shared_server.client() as client:
+        client.post("/orders", json=order("inv"))
+        before = shared_server.head()
+        response = client.post("/orders/shop/inv/invoice", json={"key": "k"})
+        assert response.status_code == 422
+        assert client.post("/orders/shop/nope/invoice", json={"number": "1"}).status_code == 404
+    assert shared_server.head() == before
