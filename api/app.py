@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from api import errors
 from api.body_limit import BodyLimit
 from api.collector import CollectorPaused
-from api.routes import health, movements, orders, stock, tokens
+from api.routes import health, movements, orders, platforms, stock, tokens
 from api.settings import Settings
 from api.wiring import Container, build
 
@@ -41,7 +41,14 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
 
     app = FastAPI(title="ledger", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
-    for router in (movements.router, orders.router, stock.router, tokens.router, health.router):
+    for router in (
+        movements.router,
+        orders.router,
+        platforms.router,
+        stock.router,
+        tokens.router,
+        health.router,
+    ):
         app.include_router(router)
     app.add_middleware(CollectorPaused, paths=frozenset({"/movements/batch"}))
     app.add_middleware(

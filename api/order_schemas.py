@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
 from api.schemas import Quantity
 from ledger.orders import OrderStatus
+from ledger.platforms import ImportFrom, PlatformType
 
 
 class OrderItemIn(BaseModel):
@@ -67,7 +68,45 @@ class OrderOut(BaseModel):
     status: OrderStatus
     carrier: str | None
     deleted: bool
+    blocked_reason: str | None = Field(
+        description="Why the order is held and not imported (e.g. an unmapped carrier)."
+    )
     holds_reservation: bool = Field(description="Whether the order holds reserved stock now.")
     stock_posted: bool = Field(description="Whether the order's stock has left the warehouse.")
     items: list[OrderItemOut]
     invoice: dict[str, Any] | None
+
+
+class PlatformIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: PlatformType
+    base_url: str | None = Field(None, max_length=500)
+    credentials: dict[str, str] = Field(
+        default_factory=dict, description="Write-only: never shown in any response."
+    )
+    import_from: ImportFrom = ImportFrom.AWAITING_PAYMENT
+    warehouses: dict[str, str] = Field(
+        default_factory=dict, description="Ledger warehouse → platform warehouse id."
+    )
+    carriers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Platform carrier name → ledger carrier. Orders with an unmapped carrier "
+        "are held, reserve nothing, and are imported once the mapping exists.",
+    )
+
+
+class PlatformOut(BaseModel):
+    name: str
+    type: PlatformType
+    base_url: str | None
+    credentials: list[str] = Field(description="Names of the stored credentials, not values.")
+    import_from: ImportFrom
+    warehouses: dict[str, str]
+    carriers: dict[str, str]
+
+
+class PlatformStatus(BaseModel):
+    name: str
+    blocked_orders: int
+    blocked: list[OrderOut]

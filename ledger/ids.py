@@ -30,3 +30,7 @@ def token_name_id(name: str) -> UUID:
 
 def order_id(platform: str, external_id: str) -> UUID:
     return uuid5(NAMESPACE, f"order\x1f{platform}\x1f{external_id}")
+
+
+def platform_id(name: str) -> UUID:
+    return uuid5(NAMESPACE, f"platform\x1f{name}")

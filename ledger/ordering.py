@@ -16,32 +16,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import get_topic
 
 from ledger import ids
 from ledger.application import MAX_ATTEMPTS, LedgerApplication
-from ledger.errors import Busy, NotFound
+from ledger.errors import Busy, InvalidInput, NotFound
 from ledger.orders import Order, OrderLine, OrderStatus, StockAction, StockChange
+from ledger.platforms import Platform
 from ledger.stock import MovementKind, Stock
-
-
-def reserves_by_default(platform_type: str) -> Callable[[OrderStatus], bool]:
-    """VTEX holds the reservation itself while payment is pending; others reserve at once."""
-    if platform_type == "vtex":
-        return lambda status: (
-            status
-            not in (
-                OrderStatus.AWAITING_PAYMENT,
-                OrderStatus.PAYMENT_IN_ANALYSIS,
-            )
-        )
-    return lambda status: True
 
 
 @dataclass(frozen=True)
 class OrderOutcome:
-    order: Order
+    order: Order | None  # None: acknowledged, not imported (the platform's import policy)
     created: bool
     changes: list[StockChange]
+    reason: str | None = None
 
 
 Decision = Callable[[Order | None], tuple[Order, list[StockChange]]]
@@ -51,33 +41,114 @@ class OrderDesk:
     def __init__(self, app: LedgerApplication) -> None:
         self.app = app
 
+    # -- platforms ---------------------------------------------------------------------------
+
+    def configure(self, name: str, settings: dict[str, Any]) -> tuple[Platform, list[Order]]:
+        """Create or change a platform; orders held for a reason it resolves are imported."""
+        key = ids.platform_id(name)
+        for attempt in range(MAX_ATTEMPTS):
+            platform: Platform | None = self.app.loader.load_many([key]).get(key)
+            if platform is None:
+                platform = Platform(name=name, settings=settings)
+            else:
+                platform.reconfigure(settings)
+            try:
+                self.app.store_events(list(platform.collect_events()))
+                break
+            except IntegrityError:
+                time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))
+        else:
+            raise Busy("the platform changed concurrently too often; try again")
+        released = []
+        for order in self.held(name):
+            if platform.hold_reason(order.carrier) is None:
+                outcome = self._command(
+                    name, order.order_id, lambda o: o.unblock(platform.reserves()), "platform"
+                )
+                if outcome.order is not None:
+                    released.append(outcome.order)
+        return platform, released
+
+    def platform(self, name: str) -> Platform:
+        key = ids.platform_id(name)
+        platform = self.app.loader.load_many([key]).get(key)
+        if platform is None:
+            raise NotFound(f"no platform named {name!r}", platform=name)
+        return platform
+
+    def held(self, platform: str | None = None) -> list[Order]:
+        """Orders held (not imported) right now, oldest first."""
+        topic = get_topic(Order.Held)
+        order_ids: dict[Any, None] = {}
+        start = 1
+        while True:
+            page = self.app.recorder.select_notifications(start=start, limit=500, topics=[topic])
+            order_ids.update((n.originator_id, None) for n in page)
+            if len(page) < 500:
+                break
+            start = page[-1].id + 1
+        orders = self.app.loader.load_many(list(order_ids))
+        return [
+            o
+            for o in (orders.get(i) for i in order_ids)
+            if o is not None
+            and o.blocked_reason is not None
+            and not o.deleted
+            and (platform is None or o.platform == platform)
+        ]
+
+    # -- orders ------------------------------------------------------------------------------
+
     def import_order(
         self,
-        platform: str,
+        platform_name: str,
         order_id: str,
         status: OrderStatus,
         carrier: str | None,
         lines: list[OrderLine],
-        reserves: Callable[[OrderStatus], bool],
         recorded_by: str,
     ) -> OrderOutcome:
         """Import an order once; importing it again only reports its status onward."""
+        try:
+            platform = self.platform(platform_name)
+        except NotFound:
+            raise InvalidInput(
+                f"unknown platform {platform_name!r}: configure it with PUT /platforms/"
+                f"{platform_name}",
+                field="platform",
+            ) from None
+        reserves = platform.reserves()
+        first_seen = ids.order_id(platform_name, order_id)
+        if first_seen not in self.app.loader.load_many([first_seen]) and not platform.imports(
+            status
+        ):
+            return OrderOutcome(
+                None,
+                False,
+                [],
+                f"{platform_name} imports orders from {platform.import_from.value}; this one "
+                f"is {status.value}: it is imported when a later status arrives",
+            )
 
         def decide(existing: Order | None) -> tuple[Order, list[StockChange]]:
             if existing is None:
-                return Order.imported(platform, order_id, status, carrier, lines, reserves)
+                return Order.imported(
+                    platform_name,
+                    order_id,
+                    status,
+                    carrier,
+                    lines,
+                    reserves,
+                    blocked_reason=platform.hold_reason(carrier),
+                )
             return existing, existing.advance(status, reserves)
 
-        return self._run(platform, order_id, decide, recorded_by, lines)
+        return self._run(platform_name, order_id, decide, recorded_by, lines)
 
     def advance(
-        self,
-        platform: str,
-        order_id: str,
-        status: OrderStatus,
-        reserves: Callable[[OrderStatus], bool],
-        recorded_by: str,
+        self, platform: str, order_id: str, status: OrderStatus, recorded_by: str
     ) -> OrderOutcome:
+        reserves = self.platform(platform).reserves()
         return self._command(platform, order_id, lambda o: o.advance(status, reserves), recorded_by)
 
     def post_stock(self, platform: str, order_id: str, recorded_by: str) -> OrderOutcome:

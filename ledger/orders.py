@@ -172,6 +172,18 @@ class Order(Aggregate):
         def apply(self, order: Order) -> None:
             order.deleted = True
 
+    class Held(Aggregate.Event):
+        """Not imported yet (e.g. its carrier has no mapping): reserves nothing meanwhile."""
+
+        reason: str
+
+        def apply(self, order: Order) -> None:
+            order.blocked_reason = self.reason
+
+    class Released(Aggregate.Event):
+        def apply(self, order: Order) -> None:
+            order.blocked_reason = None
+
     def __init__(
         self,
         platform: str,
@@ -189,6 +201,7 @@ class Order(Aggregate):
         self.stock_posted = False
         self.invoice: dict[str, Any] | None = None
         self.deleted = False
+        self.blocked_reason: str | None = None
 
     @classmethod
     def imported(
@@ -199,6 +212,7 @@ class Order(Aggregate):
         carrier: str | None,
         lines: list[OrderLine],
         reserves: Callable[[OrderStatus], bool],
+        blocked_reason: str | None = None,
     ) -> tuple[Order, list[StockChange]]:
         if status is OrderStatus.CANCELLED:
             raise InvalidInput("a cancelled order is not imported", field="status")
@@ -209,12 +223,26 @@ class Order(Aggregate):
             carrier=carrier,
             lines=_line_state(lines),
         )
-        changes: list[StockChange] = []
-        if status is OrderStatus.INVOICED:
-            changes = order._take_stock()
-        elif reserves(status):
-            changes = order._reserve_all()
-        return order, changes
+        if blocked_reason is not None:
+            order.trigger_event(Order.Held, reason=blocked_reason)
+            return order, []
+        return order, order._enter(reserves)
+
+    def unblock(self, reserves: Callable[[OrderStatus], bool]) -> list[StockChange]:
+        """The reason it was held is gone: import it now, as if it had just arrived."""
+        if self.blocked_reason is None:
+            return []
+        self.trigger_event(Order.Released)
+        if self.deleted or self.status is OrderStatus.CANCELLED:
+            return []
+        return self._enter(reserves)
+
+    def _enter(self, reserves: Callable[[OrderStatus], bool]) -> list[StockChange]:
+        if self.status is OrderStatus.INVOICED:
+            return self._take_stock()
+        if reserves(self.status):
+            return self._reserve_all()
+        return []
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -242,6 +270,8 @@ class Order(Aggregate):
         if _RANK[status] <= _RANK[self.status]:
             return []
         self.trigger_event(Order.StatusChanged, status=status.value)
+        if self.blocked_reason is not None:
+            return []
         if status is OrderStatus.INVOICED:
             return self._take_stock()
         if not self.reserved and not self.stock_posted and reserves(status):
@@ -251,11 +281,13 @@ class Order(Aggregate):
     def post_stock(self) -> list[StockChange]:
         """The seller ships before invoicing: the stock leaves now, and only once."""
         self._check_not_ended("post the stock of")
+        self._check_not_held()
         return self._take_stock()
 
     def record_invoice(self, invoice: dict[str, Any]) -> list[StockChange]:
         if self.deleted or self.status is OrderStatus.CANCELLED:
             raise OrderConflict(f"order {self.order_id} is {self._ended()}; it cannot be invoiced")
+        self._check_not_held()
         if self.invoice is not None:
             if self.invoice == invoice:
                 return []
@@ -344,6 +376,12 @@ class Order(Aggregate):
     def _check_not_ended(self, verb: str) -> None:
         if self.deleted or self.status in (OrderStatus.CANCELLED, OrderStatus.INVOICED):
             raise OrderConflict(f"order {self.order_id} is {self._ended()}; cannot {verb} it")
+
+    def _check_not_held(self) -> None:
+        if self.blocked_reason is not None:
+            raise OrderConflict(
+                f"order {self.order_id} is held ({self.blocked_reason}); it moves no stock yet"
+            )
 
     def _ended(self) -> str:
         return "deleted" if self.deleted else self.status.value

@@ -125,8 +125,10 @@ class SQLiteStockLevelsView(SQLiteTrackingRecorder, StockLevelsView):
         after: int,
     ) -> None:
         with self.datastore.transaction(commit=True) as c:
-            # In WAL mode a transaction that read and then writes after another writer
-            # committed fails (SQLITE_BUSY_SNAPSHOT), so this check cannot go stale unnoticed.
+            # Write first: that takes SQLite's write lock (waiting for it) before anything is
+            # read, so the check below reads current data. Reading first made a concurrent
+            # writer's commit fail this transaction (SQLITE_BUSY_SNAPSHOT) and be retried.
+            c.execute("UPDATE stock_levels SET position = position WHERE rowid = -1")
             self._check_still_at(after, self._max_tracking_id(tracking.application_name, c))
             c.executemany(
                 "INSERT INTO stock_levels (stock_id, sku, warehouse, position) VALUES (?, ?, ?, ?) "

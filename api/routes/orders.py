@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
 from api.decimal_json import DecimalJSONRoute
@@ -12,8 +12,9 @@ from api.dependencies import ContainerDep, Reader, Writer
 from api.order_schemas import InvoiceIn, ItemsIn, OrderIn, OrderOut, StatusIn
 from api.schemas import ERRORS, ErrorOut
 from ledger.codes import check_code, check_text
+from ledger.errors import InvalidInput
 from ledger.movements import parse_moment
-from ledger.ordering import OrderOutcome, reserves_by_default
+from ledger.ordering import OrderOutcome
 from ledger.orders import Order, parse_lines
 from ledger.quantities import parse_quantity, render
 
@@ -35,24 +36,43 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     summary="Import an order (reserving its stock per the platform's rule)",
 )
 def import_order(body: OrderIn, container: ContainerDep, principal: Writer) -> JSONResponse:
-    platform = check_code(body.platform, "platform")
     outcome = container.orders.import_order(
-        platform,
+        check_code(body.platform, "platform"),
         check_code(body.order_id, "order_id"),
         body.status,
         check_text(body.carrier, "carrier", max_length=200),
         parse_lines(body.items),
-        reserves_by_default(platform),
         principal.name,
     )
+    if outcome.order is None:
+        return JSONResponse({"imported": False, "reason": outcome.reason}, status_code=202)
     return _answer(outcome, created=outcome.created)
+
+
+@router.get(
+    "/orders",
+    response_model=list[OrderOut],
+    responses=ERRORS,
+    summary="Orders held and not imported (?blocked=true), with the reason",
+)
+def list_orders(
+    container: ContainerDep,
+    _: Reader,
+    blocked: Annotated[bool, Query(description="Only the held orders.")] = False,
+    platform: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[dict[str, Any]]:
+    if not blocked:
+        raise InvalidInput(
+            "listing is offered for held orders only: pass ?blocked=true", field="blocked"
+        )
+    return [order_out(order) for order in container.orders.held(platform)]
 
 
 @router.get(
     "/orders/{platform}/{order_id}", response_model=OrderOut, responses=_ERRORS, summary="An order"
 )
 def get_order(platform: Code, order_id: Code, container: ContainerDep, _: Reader) -> dict[str, Any]:
-    return _out(container.orders.get(platform, order_id))
+    return order_out(container.orders.get(platform, order_id))
 
 
 @router.post(
@@ -64,10 +84,7 @@ def get_order(platform: Code, order_id: Code, container: ContainerDep, _: Reader
 def set_status(
     platform: Code, order_id: Code, body: StatusIn, container: ContainerDep, principal: Writer
 ) -> JSONResponse:
-    outcome = container.orders.advance(
-        platform, order_id, body.status, reserves_by_default(platform), principal.name
-    )
-    return _answer(outcome)
+    return _answer(container.orders.advance(platform, order_id, body.status, principal.name))
 
 
 @router.post(
@@ -140,10 +157,10 @@ def delete(
 
 
 def _answer(outcome: OrderOutcome, *, created: bool = False) -> JSONResponse:
-    return JSONResponse(_out(outcome.order), status_code=201 if created else 200)
+    return JSONResponse(order_out(outcome.order), status_code=201 if created else 200)
 
 
-def _out(order: Order) -> dict[str, Any]:
+def order_out(order: Order) -> dict[str, Any]:
     invoice = None
     if order.invoice is not None:
         invoice = {
@@ -158,6 +175,7 @@ def _out(order: Order) -> dict[str, Any]:
         "status": order.status.value,
         "carrier": order.carrier,
         "deleted": order.deleted,
+        "blocked_reason": order.blocked_reason,
         "holds_reservation": order.holds_reservation,
         "stock_posted": order.stock_posted,
         "items": [

@@ -10,6 +10,20 @@ import pytest
 from tests.e2e.conftest import Server
 
 
+def platforms(client: httpx.Client) -> None:
+    for name, kind in (("shop", "webhook"), ("vtex", "vtex")):
+        response = client.put(
+            f"/platforms/{name}",
+            json={
+                "type": kind,
+                "import_from": "awaiting_payment",
+                "carriers": {"Correios PAC": "pac"},
+                "credentials": {"app_key": "secret-key"},
+            },
+        )
+        assert response.status_code == 200, response.text
+
+
 def receive(client: httpx.Client, sku: str, quantity: str, movement_id: str) -> int:
     response = client.post(
         "/movements",
@@ -40,6 +54,7 @@ def order(order_id: str = "1", status: str = "payment_confirmed", **extra: Any) 
 @pytest.mark.parametrize("ending", ["invoice", "cancel", "delete"])
 def test_the_seeds_worked_example_step_by_step(server: Server, ending: str) -> None:
     with server.client() as client:
+        platforms(client)
         receive(client, "SKU-1", "10", "nf-1")
         created = client.post("/orders", json=order())
         assert created.status_code == 201, created.text
@@ -70,6 +85,7 @@ def test_the_seeds_worked_example_step_by_step(server: Server, ending: str) -> N
 
 def test_vtex_reserves_only_once_payment_is_confirmed(server: Server) -> None:
     with server.client() as client:
+        platforms(client)
         receive(client, "SKU-1", "10", "nf-1")
         client.post("/orders", json={**order("v1", "awaiting_payment"), "platform": "vtex"})
         assert stock(client) == ("10", "0", "10")
@@ -88,6 +104,7 @@ def test_post_stock_then_invoice_deducts_once_and_edits_move_the_difference(
     server: Server,
 ) -> None:
     with server.client() as client:
+        platforms(client)
         receive(client, "SKU-1", "10", "nf-1")
         client.post("/orders", json=order())
         edited = client.patch("/orders/shop/1", json={"items": [{"sku": "SKU-1", "quantity": 3}]})
@@ -100,6 +117,7 @@ def test_post_stock_then_invoice_deducts_once_and_edits_move_the_difference(
 
 def test_overselling_shows_as_negative_available(server: Server) -> None:
     with server.client() as client:
+        platforms(client)
         receive(client, "SKU-1", "3", "nf-1")
         for n in ("1", "2"):
             item = {"items": [{"sku": "SKU-1", "quantity": "2"}]}
@@ -121,13 +139,15 @@ def test_overselling_shows_as_negative_available(server: Server) -> None:
         ({"items": [{"sku": "A", "quantity": "NaN"}]}, "items[0].quantity"),
         ({"platform": ""}, "platform"),
         ({"order_id": "x" * 65}, "order_id"),
+        ({"platform": "nowhere"}, "platform"),
     ],
 )
 def test_bad_orders_are_refused_and_record_nothing(
     shared_server: Server, body: dict, field: str
 ) -> None:
-    before = shared_server.head()
     with shared_server.client() as client:
+        platforms(client)
+        before = shared_server.head()
         response = client.post("/orders", json={**order("bad"), **body})
         assert response.status_code == 422, response.text
         assert response.json()["field"].startswith(field)
@@ -136,9 +156,65 @@ def test_bad_orders_are_refused_and_record_nothing(
 
 def test_an_invoice_without_a_number_is_refused(shared_server: Server) -> None:
     with shared_server.client() as client:
+        platforms(client)
         client.post("/orders", json=order("inv"))
         before = shared_server.head()
         response = client.post("/orders/shop/inv/invoice", json={"key": "k"})
         assert response.status_code == 422
         assert client.post("/orders/shop/nope/invoice", json={"number": "1"}).status_code == 404
     assert shared_server.head() == before
+
+
+def test_an_unmapped_carrier_is_held_and_imported_once_mapped(server: Server) -> None:
+    with server.client() as client:
+        platforms(client)
+        receive(client, "SKU-1", "10", "nf-1")
+        held = client.post("/orders", json=order("h1", carrier="Jadlog"))
+        assert held.status_code == 201
+        assert held.json()["blocked_reason"] == "carrier 'Jadlog' has no mapping"
+        assert stock(client) == ("10", "0", "10")
+        listed = client.get("/orders", params={"blocked": "true"}).json()
+        assert [o["order_id"] for o in listed] == ["h1"]
+        status = client.get("/platforms/shop/status").json()
+        assert status["blocked_orders"] == 1
+        mapped = client.put(
+            "/platforms/shop",
+            json={
+                "type": "webhook",
+                "import_from": "awaiting_payment",
+                "carriers": {"Correios PAC": "pac", "Jadlog": "jadlog"},
+            },
+        )
+        assert mapped.status_code == 200
+        assert stock(client) == ("10", "5", "5")
+        assert client.get("/orders", params={"blocked": "true"}).json() == []
+        assert client.get("/orders/shop/h1").json()["blocked_reason"] is None
+
+
+def test_import_from_payment_confirmed(server: Server) -> None:
+    with server.client() as client:
+        client.put(
+            "/platforms/late",
+            json={
+                "type": "webhook",
+                "import_from": "payment_confirmed",
+                "carriers": {"Correios PAC": "pac"},
+            },
+        )
+        receive(client, "SKU-1", "10", "nf-1")
+        early = client.post("/orders", json={**order("1", "awaiting_payment"), "platform": "late"})
+        assert early.status_code == 202
+        assert early.json()["imported"] is False
+        assert client.get("/orders/late/1").status_code == 404
+        confirmed = client.post("/orders", json={**order("1"), "platform": "late"})
+        assert confirmed.status_code == 201
+        assert stock(client) == ("10", "5", "5")
+
+
+def test_credentials_are_never_shown(server: Server) -> None:
+    with server.client() as client:
+        platforms(client)
+        shown = client.get("/platforms/shop")
+        assert shown.status_code == 200
+        assert "secret-key" not in shown.text
+        assert shown.json()["credentials"] == ["app_key"]

@@ -9,13 +9,19 @@ from decimal import Decimal
 import pytest
 
 from api.wiring import Container
-from ledger.errors import NotFound
+from ledger.errors import InvalidInput, NotFound
 from ledger.movements import MovementRequest
-from ledger.ordering import OrderDesk, reserves_by_default
+from ledger.ordering import OrderDesk
 from ledger.orders import OrderConflict, OrderLine, OrderStatus
 
-ALWAYS = reserves_by_default("webhook")
-VTEX = reserves_by_default("vtex")
+
+def desk_for(container: Container) -> OrderDesk:
+    desk = OrderDesk(container.app)
+    for name, kind in (("shop", "webhook"), ("vtex", "vtex")):
+        desk.configure(
+            name, {"type": kind, "import_from": "awaiting_payment", "carriers": {"PAC": "pac"}}
+        )
+    return desk
 
 
 def receive(container: Container, sku: str, quantity: str, movement_id: str) -> None:
@@ -40,10 +46,10 @@ def lines(**quantities: str) -> list[OrderLine]:
 
 
 def test_the_seeds_worked_example(container: Container) -> None:
-    desk = OrderDesk(container.app)
+    desk = desk_for(container)
     receive(container, "SKU-1", "10", "nf-1")
     desk.import_order(
-        "shop", "1", OrderStatus.PAYMENT_CONFIRMED, "PAC", lines(**{"SKU-1": "5"}), ALWAYS, "t"
+        "shop", "1", OrderStatus.PAYMENT_CONFIRMED, "PAC", lines(**{"SKU-1": "5"}), "t"
     )
     assert levels(container) == (10, 5, 5)
     desk.invoice("shop", "1", {"number": "123"}, "t")
@@ -52,10 +58,10 @@ def test_the_seeds_worked_example(container: Container) -> None:
 
 @pytest.mark.parametrize("end", ["cancel", "delete"])
 def test_an_order_cancelled_or_deleted_gives_its_stock_back(container: Container, end: str) -> None:
-    desk = OrderDesk(container.app)
+    desk = desk_for(container)
     receive(container, "SKU-1", "10", "nf-1")
     desk.import_order(
-        "shop", "1", OrderStatus.AWAITING_PAYMENT, None, lines(**{"SKU-1": "5"}), ALWAYS, "t"
+        "shop", "1", OrderStatus.AWAITING_PAYMENT, "PAC", lines(**{"SKU-1": "5"}), "t"
     )
     assert levels(container) == (10, 5, 5)
     getattr(desk, end)("shop", "1", "t")
@@ -63,24 +69,24 @@ def test_an_order_cancelled_or_deleted_gives_its_stock_back(container: Container
 
 
 def test_vtex_reserves_at_payment_and_consumes_at_invoice(container: Container) -> None:
-    desk = OrderDesk(container.app)
+    desk = desk_for(container)
     receive(container, "SKU-1", "10", "nf-1")
     desk.import_order(
-        "vtex", "9-01", OrderStatus.AWAITING_PAYMENT, None, lines(**{"SKU-1": "2"}), VTEX, "t"
+        "vtex", "9-01", OrderStatus.AWAITING_PAYMENT, "PAC", lines(**{"SKU-1": "2"}), "t"
     )
     assert levels(container) == (10, 0, 10)
-    desk.advance("vtex", "9-01", OrderStatus.PAYMENT_CONFIRMED, VTEX, "t")
+    desk.advance("vtex", "9-01", OrderStatus.PAYMENT_CONFIRMED, "t")
     assert levels(container) == (10, 2, 8)
-    desk.advance("vtex", "9-01", OrderStatus.INVOICED, VTEX, "t")
+    desk.advance("vtex", "9-01", OrderStatus.INVOICED, "t")
     assert levels(container) == (8, 0, 8)
 
 
 def test_overselling_is_recorded_and_visible(container: Container) -> None:
-    desk = OrderDesk(container.app)
+    desk = desk_for(container)
     receive(container, "SKU-1", "3", "nf-1")
     for n in ("1", "2"):
         desk.import_order(
-            "shop", n, OrderStatus.PAYMENT_CONFIRMED, None, lines(**{"SKU-1": "2"}), ALWAYS, "t"
+            "shop", n, OrderStatus.PAYMENT_CONFIRMED, "PAC", lines(**{"SKU-1": "2"}), "t"
         )
     assert levels(container) == (3, 4, -1)
 
@@ -88,10 +94,10 @@ def test_overselling_is_recorded_and_visible(container: Container) -> None:
 def test_post_stock_then_invoice_deducts_once_and_edits_move_the_difference(
     container: Container,
 ) -> None:
-    desk = OrderDesk(container.app)
+    desk = desk_for(container)
     receive(container, "SKU-1", "10", "nf-1")
     desk.import_order(
-        "shop", "1", OrderStatus.PAYMENT_CONFIRMED, None, lines(**{"SKU-1": "5"}), ALWAYS, "t"
+        "shop", "1", OrderStatus.PAYMENT_CONFIRMED, "PAC", lines(**{"SKU-1": "5"}), "t"
     )
     desk.edit("shop", "1", lines(**{"SKU-1": "3"}), "t")
     assert levels(container) == (10, 3, 7)
@@ -109,6 +115,7 @@ def test_twenty_copies_of_one_order_from_several_processes_reserve_once(
     make_container: Callable[..., Container],
 ) -> None:
     containers = [make_container() for _ in range(4)]
+    desk_for(containers[0])
     receive(containers[0], "SKU-1", "10", "nf-1")
     barrier = threading.Barrier(20)
     created: list[bool] = []
@@ -117,7 +124,7 @@ def test_twenty_copies_of_one_order_from_several_processes_reserve_once(
         desk = OrderDesk(containers[n % 4].app)
         barrier.wait()
         outcome = desk.import_order(
-            "shop", "dup", OrderStatus.PAYMENT_CONFIRMED, None, lines(**{"SKU-1": "5"}), ALWAYS, "t"
+            "shop", "dup", OrderStatus.PAYMENT_CONFIRMED, "PAC", lines(**{"SKU-1": "5"}), "t"
         )
         created.append(outcome.created)
 
@@ -134,6 +141,7 @@ def test_fifty_orders_at_once_over_five_skus_reserve_the_exact_sum(
     make_container: Callable[..., Container],
 ) -> None:
     containers = [make_container() for _ in range(2)]
+    desk_for(containers[0])
     for n in range(5):
         receive(containers[0], f"S{n}", "100", f"nf-{n}")
     barrier = threading.Barrier(50)
@@ -145,9 +153,8 @@ def test_fifty_orders_at_once_over_five_skus_reserve_the_exact_sum(
             "shop",
             f"o{n}",
             OrderStatus.PAYMENT_CONFIRMED,
-            None,
+            "PAC",
             lines(**{f"S{n % 5}": "1.5"}),
-            ALWAYS,
             "t",
         )
 
@@ -158,3 +165,54 @@ def test_fifty_orders_at_once_over_five_skus_reserve_the_exact_sum(
         thread.join()
     for n in range(5):
         assert levels(containers[0], f"S{n}") == (100, 15, 85)
+
+
+def test_an_unmapped_carrier_holds_the_order_until_the_mapping_exists(
+    container: Container,
+) -> None:
+    desk = desk_for(container)
+    receive(container, "SKU-1", "10", "nf-1")
+    outcome = desk.import_order(
+        "shop", "h1", OrderStatus.PAYMENT_CONFIRMED, "Jadlog", lines(**{"SKU-1": "4"}), "t"
+    )
+    assert outcome.order is not None
+    assert outcome.order.blocked_reason == "carrier 'Jadlog' has no mapping"
+    assert levels(container) == (10, 0, 10)
+    assert [o.order_id for o in desk.held("shop")] == ["h1"]
+    desk.configure(
+        "shop",
+        {
+            "type": "webhook",
+            "import_from": "awaiting_payment",
+            "carriers": {"PAC": "pac", "Jadlog": "jad"},
+        },
+    )
+    assert levels(container) == (10, 4, 6)
+    assert desk.held("shop") == []
+
+
+def test_import_from_payment_confirmed_acknowledges_earlier_orders(container: Container) -> None:
+    desk = desk_for(container)
+    desk.configure(
+        "late", {"type": "webhook", "import_from": "payment_confirmed", "carriers": {"PAC": "p"}}
+    )
+    receive(container, "SKU-1", "10", "nf-1")
+    early = desk.import_order(
+        "late", "1", OrderStatus.AWAITING_PAYMENT, "PAC", lines(**{"SKU-1": "2"}), "t"
+    )
+    assert early.order is None
+    assert early.reason is not None
+    assert levels(container) == (10, 0, 10)
+    later = desk.import_order(
+        "late", "1", OrderStatus.PAYMENT_CONFIRMED, "PAC", lines(**{"SKU-1": "2"}), "t"
+    )
+    assert later.created
+    assert levels(container) == (10, 2, 8)
+
+
+def test_an_unknown_platform_is_refused(container: Container) -> None:
+    desk = OrderDesk(container.app)
+    with pytest.raises(InvalidInput):
+        desk.import_order(
+            "nowhere", "1", OrderStatus.PAYMENT_CONFIRMED, "PAC", lines(**{"A": "1"}), "t"
+        )

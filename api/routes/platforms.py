@@ -1,0 +1,49 @@
+"""PUT /platforms/{name}, GET /platforms/{name} and its status. Admin writes; reads need read."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+
+from api.decimal_json import DecimalJSONRoute
+from api.dependencies import Admin, ContainerDep, Reader
+from api.order_schemas import PlatformIn, PlatformOut, PlatformStatus
+from api.routes.orders import order_out
+from api.schemas import ERRORS, ErrorOut
+
+router = APIRouter(route_class=DecimalJSONRoute, tags=["platforms"])
+
+Name = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    404: {"model": ErrorOut, "description": "No such platform."},
+}
+
+
+@router.put(
+    "/platforms/{name}",
+    response_model=PlatformOut,
+    responses=ERRORS,
+    summary="Configure a platform; held orders it now allows are imported at once",
+)
+def configure(name: Name, body: PlatformIn, container: ContainerDep, _: Admin) -> dict[str, Any]:
+    platform, _released = container.orders.configure(name, body.model_dump(mode="json"))
+    return platform.public()
+
+
+@router.get("/platforms/{name}", response_model=PlatformOut, responses=_NOT_FOUND)
+def get_platform(name: Name, container: ContainerDep, _: Reader) -> dict[str, Any]:
+    return container.orders.platform(name).public()
+
+
+@router.get(
+    "/platforms/{name}/status",
+    response_model=PlatformStatus,
+    responses=_NOT_FOUND,
+    summary="What waits: orders held and why",
+)
+def platform_status(name: Name, container: ContainerDep, _: Reader) -> dict[str, Any]:
+    container.orders.platform(name)
+    held = container.orders.held(name)
+    return {"name": name, "blocked_orders": len(held), "blocked": [order_out(o) for o in held]}
