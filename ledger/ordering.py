@@ -34,6 +34,10 @@ class OrderOutcome:
     reason: str | None = None
 
 
+class _Acknowledged(Exception):
+    """The platform's policy does not import the order yet."""
+
+
 Decision = Callable[[Order | None], tuple[Order, list[StockChange]]]
 
 
@@ -118,19 +122,13 @@ class OrderDesk:
                 field="platform",
             ) from None
         reserves = platform.reserves()
-        first_seen = ids.order_id(platform_name, order_id)
-        if first_seen not in self.app.loader.load_many([first_seen]) and not platform.imports(
-            status
-        ):
-            return OrderOutcome(
-                None,
-                False,
-                [],
-                f"{platform_name} imports orders from {platform.import_from.value}; this one "
-                f"is {status.value}: it is imported when a later status arrives",
-            )
 
         def decide(existing: Order | None) -> tuple[Order, list[StockChange]]:
+            if existing is None and not platform.imports(status):
+                raise _Acknowledged(
+                    f"{platform_name} imports orders from {platform.import_from.value}; this "
+                    f"one is {status.value}: it is imported when a later status arrives"
+                )
             if existing is None:
                 return Order.imported(
                     platform_name,
@@ -143,7 +141,10 @@ class OrderDesk:
                 )
             return existing, existing.advance(status, reserves)
 
-        return self._run(platform_name, order_id, decide, recorded_by, lines)
+        try:
+            return self._run(platform_name, order_id, decide, recorded_by, lines)
+        except _Acknowledged as acknowledged:
+            return OrderOutcome(None, False, [], str(acknowledged))
 
     def advance(
         self, platform: str, order_id: str, status: OrderStatus, recorded_by: str
@@ -203,13 +204,22 @@ class OrderDesk:
         extra_lines: list[OrderLine],
     ) -> OrderOutcome:
         order_key = ids.order_id(platform, order_id)
+        given = [ids.stock_id(line.sku, line.warehouse) for line in extra_lines]
         for attempt in range(MAX_ATTEMPTS):
-            found = self.app.loader.load_many([order_key])
-            existing = found.get(order_key)
-            keys = {(sku, wh) for sku, wh in (existing.lines if existing else {})}
-            keys |= {line.key for line in extra_lines}
-            stock_ids = {ids.stock_id(sku, wh): (sku, wh) for sku, wh in keys}
-            stocks: dict[Any, Stock] = self.app.loader.load_many(list(stock_ids))
+            # The order and the stocks already known to matter, in one query; the order's
+            # other stocks (a command on an existing order) in a second one.
+            found = self.app.loader.load_many([order_key, *given])
+            existing = found.pop(order_key, None)
+            stocks: dict[Any, Stock] = found
+            missing = [
+                stock_id
+                for stock_id in (
+                    ids.stock_id(sku, wh) for sku, wh in (existing.lines if existing else {})
+                )
+                if stock_id not in stocks and stock_id not in given
+            ]
+            if missing:
+                stocks.update(self.app.loader.load_many(missing))
             order, changes = decide(existing)
             opened = self._apply(order, changes, stocks, recorded_by)
             try:

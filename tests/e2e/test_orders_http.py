@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import httpx
@@ -218,3 +219,33 @@ def test_credentials_are_never_shown(server: Server) -> None:
         assert shown.status_code == 200
         assert "secret-key" not in shown.text
         assert shown.json()["credentials"] == ["app_key"]
+
+
+def test_concurrent_imports_over_http_reserve_exactly_once_and_exactly_the_sum(
+    pg_server: Server,
+) -> None:
+    with pg_server.client() as client:
+        platforms(client)
+        for n in range(5):
+            receive(client, f"S{n}", "100", f"nf-{n}")
+    statuses: list[int] = []
+
+    def send(body: dict) -> None:
+        with pg_server.client() as client:
+            statuses.append(client.post("/orders", json=body).status_code)
+
+    copies = [order("dup") for _ in range(20)]
+    distinct = [
+        {**order(f"o{n}"), "items": [{"sku": f"S{n % 5}", "quantity": "1.5"}]} for n in range(50)
+    ]
+    threads = [threading.Thread(target=send, args=(body,)) for body in copies + distinct]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200] * 19 + [201] * 51
+    with pg_server.client() as client:
+        receive(client, "SKU-1", "10", "nf-x")
+        assert stock(client, "SKU-1") == ("10", "5", "5")
+        for n in range(5):
+            assert stock(client, f"S{n}") == ("100", "15", "85")
