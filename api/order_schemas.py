@@ -86,6 +86,11 @@ class PlatformIn(BaseModel):
         default_factory=dict, description="Write-only: never shown in any response."
     )
     import_from: ImportFrom = ImportFrom.AWAITING_PAYMENT
+    reserve_while_pending: bool | None = Field(
+        None,
+        description="Whether orders awaiting payment (or in analysis) reserve stock. Default: "
+        "false for vtex (VTEX holds that reservation itself), true for every other type.",
+    )
     warehouses: dict[str, str] = Field(
         default_factory=dict, description="Ledger warehouse → platform warehouse id."
     )
@@ -102,6 +107,7 @@ class PlatformOut(BaseModel):
     base_url: str | None
     credentials: list[str] = Field(description="Names of the stored credentials, not values.")
     import_from: ImportFrom
+    reserve_while_pending: bool | None
     warehouses: dict[str, str]
     carriers: dict[str, str]
 

@@ -77,8 +77,13 @@ class Platform(Aggregate):
         return status in _FIRST_IMPORTED[self.import_from]
 
     def reserves(self) -> Callable[[OrderStatus], bool]:
-        """VTEX holds the reservation itself while payment is pending; others reserve at once."""
-        if self.type is PlatformType.VTEX:
+        """Whether an order in a status holds a reservation here. The seller may say so per
+        platform (``reserve_while_pending``); by default VTEX holds the reservation itself
+        while payment is pending, and every other platform reserves at import."""
+        pending_reserves = self.settings.get("reserve_while_pending")
+        if pending_reserves is None:
+            pending_reserves = self.type is not PlatformType.VTEX
+        if not pending_reserves:
             return lambda status: (
                 status
                 not in (

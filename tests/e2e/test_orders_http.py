@@ -88,6 +88,11 @@ def test_vtex_reserves_only_once_payment_is_confirmed(server: Server) -> None:
     with server.client() as client:
         platforms(client)
         receive(client, "SKU-1", "10", "nf-1")
+        # Any other platform reserves at import, whatever the payment status.
+        client.post("/orders", json=order("s1", "awaiting_payment"))
+        assert stock(client) == ("10", "5", "5")
+        client.post("/orders/shop/s1/cancel")
+        assert stock(client) == ("10", "0", "10")
         client.post("/orders", json={**order("v1", "awaiting_payment"), "platform": "vtex"})
         assert stock(client) == ("10", "0", "10")
         late = client.post("/orders/vtex/v1/status", json={"status": "payment_in_analysis"})
