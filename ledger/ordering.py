@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -98,6 +98,7 @@ class OrderDesk:
             if o is not None
             and o.blocked_reason is not None
             and not o.deleted
+            and o.status is not OrderStatus.CANCELLED
             and (platform is None or o.platform == platform)
         ]
 
@@ -142,9 +143,21 @@ class OrderDesk:
             return existing, existing.advance(status, reserves)
 
         try:
-            return self._run(platform_name, order_id, decide, recorded_by, lines)
+            outcome = self._run(platform_name, order_id, decide, recorded_by, lines)
         except _Acknowledged as acknowledged:
             return OrderOutcome(None, False, [], str(acknowledged))
+        held = outcome.order
+        if held is not None and held.blocked_reason is not None:
+            # A PUT /platforms that maps the carrier may have committed after this import read
+            # the platform and before it stored the held order, and scanned for held orders
+            # too early to see it: look again, or the order would stay held for good.
+            latest = self.platform(platform_name)
+            if latest.hold_reason(held.carrier) is None:
+                released = self._command(
+                    platform_name, order_id, lambda o: o.unblock(latest.reserves()), "platform"
+                )
+                return replace(outcome, order=released.order, changes=released.changes)
+        return outcome
 
     def advance(
         self, platform: str, order_id: str, status: OrderStatus, recorded_by: str

@@ -216,3 +216,40 @@ def test_an_unknown_platform_is_refused(container: Container) -> None:
         desk.import_order(
             "nowhere", "1", OrderStatus.PAYMENT_CONFIRMED, "PAC", lines(**{"A": "1"}), "t"
         )
+
+
+def test_a_mapping_that_lands_while_an_order_is_imported_still_releases_it(
+    container: Container,
+) -> None:
+    """The import read the platform before the carrier was mapped; the configure that maps it
+    scanned for held orders before the import stored its order. The order must not stay held."""
+    desk = desk_for(container)
+    receive(container, "SKU-1", "10", "nf-1")
+    stale = desk.platform("shop")
+    racing = {"type": "webhook", "import_from": "awaiting_payment", "carriers": {"Jadlog": "j"}}
+    reads = iter([True])
+
+    def platform_read_before_the_mapping(name: str) -> object:
+        if next(reads, False):
+            desk.configure(name, racing)  # lands now, with no held order to release yet
+            return stale
+        return OrderDesk.platform(desk, name)
+
+    desk.platform = platform_read_before_the_mapping  # type: ignore[method-assign]
+    outcome = desk.import_order(
+        "shop", "r1", OrderStatus.PAYMENT_CONFIRMED, "Jadlog", lines(**{"SKU-1": "4"}), "t"
+    )
+    assert outcome.order is not None
+    assert outcome.order.blocked_reason is None
+    assert levels(container) == (10, 4, 6)
+    assert desk.held("shop") == []
+
+
+def test_a_cancelled_held_order_is_not_listed_as_held(container: Container) -> None:
+    desk = desk_for(container)
+    desk.import_order(
+        "shop", "h2", OrderStatus.PAYMENT_CONFIRMED, "Jadlog", lines(**{"SKU-1": "1"}), "t"
+    )
+    assert [o.order_id for o in desk.held("shop")] == ["h2"]
+    desk.cancel("shop", "h2", "t")
+    assert desk.held("shop") == []
