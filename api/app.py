@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from api import errors
 from api.body_limit import BodyLimit
 from api.collector import CollectorPaused
-from api.routes import health, movements, orders, platforms, stock, tokens
+from api.routes import health, metrics, movements, orders, platforms, report, stock, tokens
 from api.settings import Settings
 from api.wiring import Container, build
 
@@ -43,11 +43,13 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
     errors.install(app)
     for router in (
         movements.router,
+        report.router,
         orders.router,
         platforms.router,
         stock.router,
         tokens.router,
         health.router,
+        metrics.router,
     ):
         app.include_router(router)
     app.add_middleware(CollectorPaused, paths=frozenset({"/movements/batch"}))

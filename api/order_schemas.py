@@ -6,6 +6,7 @@ The rules (codes, positive quantities, one line per SKU and warehouse) are the d
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation
@@ -75,6 +76,28 @@ class OrderOut(BaseModel):
     stock_posted: bool = Field(description="Whether the order's stock has left the warehouse.")
     items: list[OrderItemOut]
     invoice: dict[str, Any] | None
+
+
+class OrderRow(BaseModel):
+    platform: str
+    order_id: str
+    status: OrderStatus
+    carrier: str | None
+    blocked_reason: str | None
+    items: int = Field(description="How many lines the order has.")
+    reserved: Quantity = Field(description="Units the order holds reserved now, all lines.")
+    holds_reservation: bool
+    stock_posted: bool
+    invoice_number: str | None
+    deleted: bool
+    imported_at: datetime
+    updated_at: datetime
+    position: int = Field(description="Position of the order's latest change.")
+
+
+class OrderPage(BaseModel):
+    items: list[OrderRow]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next (older) page.")
 
 
 class PlatformIn(BaseModel):

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, SkipValidation
 
 from ledger.quantities import render
@@ -101,6 +102,9 @@ class SkuLevels(BaseModel):
     available: Quantity
     oversold: bool = Field(description="True when available stock is below zero.")
     warehouses: list[WarehouseLevels]
+    at: datetime | None = Field(
+        default=None, description="The moment asked for with ?at=, when it was asked."
+    )
 
 
 class StockPage(BaseModel):
@@ -148,3 +152,42 @@ ERRORS = {
     403: {"model": ErrorOut, "description": "The token lacks the permission."},
     422: {"model": ErrorOut, "description": "Invalid input; `field` names the culprit."},
 }
+
+
+READ_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    503: {"model": ErrorOut, "description": "view_lagging: ?after= was not reached in time."},
+}
+
+After = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        description="A `position` from a write: wait until the view includes it (503 if it "
+        "does not within LEDGER_READ_WAIT_SECONDS).",
+    ),
+]
+
+
+class ReportItem(BaseModel):
+    position: int = Field(description="The change's position in the event store.")
+    movement_id: str
+    sku: str
+    warehouse: str
+    kind: str = Field(description="A movement kind, or reservation, release, consumption.")
+    quantity_change: Quantity = Field(description="Change of physical stock.")
+    reserved_change: Quantity
+    physical_after: Quantity
+    reserved_after: Quantity
+    available_after: Quantity
+    counted: Quantity | None = Field(description="What an inventory count found.")
+    reference: str | None
+    note: str | None
+    recorded_by: str
+    occurred_at: datetime
+    recorded_at: datetime
+
+
+class ReportPage(BaseModel):
+    items: list[ReportItem]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next (older) page.")

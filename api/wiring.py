@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-from eventsourcing.persistence import InfrastructureFactory
-from eventsourcing.utils import Environment
+from typing import Any
 
 from adapters.bulk_loading import loader_for
 from adapters.database import Database, parse_database_url
 from adapters.migrations import migrate
 from api.settings import Settings
 from ledger.application import LedgerApplication
+from ledger.errors import ViewLagging
 from ledger.ordering import OrderDesk
-from projections.runner import ViewRunner
-from projections.stock_levels import (
-    PostgresStockLevelsView,
-    SQLiteStockLevelsView,
-    StockLevelsProjection,
-    StockLevelsView,
-)
+from projections.base import View
+from projections.catalog import VIEWS, build_view
+from projections.movement_report import MovementReportView
+from projections.order_list import OrderListView
+from projections.runner import FollowingRunner, PollingRunner, Runner, catch_up
+from projections.stock_levels import StockLevelsView
 
 
 @dataclass
@@ -27,20 +25,67 @@ class Container:
     settings: Settings
     database: Database
     app: LedgerApplication
-    stock_levels: StockLevelsView
     orders: OrderDesk
-    runners: list[ViewRunner] = field(default_factory=list)
+    views: dict[str, View]
+    runners: list[Runner] = field(default_factory=list)
     started: bool = False
+
+    @property
+    def stock_levels(self) -> StockLevelsView:
+        return self.views["stock_levels"]  # type: ignore[return-value]
+
+    @property
+    def movement_report(self) -> MovementReportView:
+        return self.views["movement_report"]  # type: ignore[return-value]
+
+    @property
+    def order_list(self) -> OrderListView:
+        return self.views["order_list"]  # type: ignore[return-value]
 
     def start_background(self) -> None:
         for runner in self.runners:
             runner.start()
         self.started = True
 
+    def wait_for(self, view: str, position: int | None) -> None:
+        """Return once ``view`` includes ``position`` (a write's), or raise ``ViewLagging``."""
+        if position is None:
+            return
+        timeout = self.settings.read_wait_seconds
+        runner = next(r for r in self.runners if r.name == view)
+        if not runner.wait_for(position, timeout):
+            raise ViewLagging(
+                f"the {view} view did not reach position {position} within {timeout:g} s; retry",
+                position=position,
+                view=view,
+            )
+
+    def view_health(self) -> tuple[int, list[dict[str, Any]]]:
+        """The event store's position and each view's position, lag and state."""
+        head = self.app.recorder.max_notification_id() or 0
+        views = []
+        for runner in self.runners:
+            health = runner.health()
+            views.append(
+                {
+                    "name": health.name,
+                    "position": health.position,
+                    "lag": max(head - health.position, 0),
+                    "running": self.started,
+                    "failing": health.failing,
+                    "last_error": health.last_error,
+                }
+            )
+        return head, views
+
+    def catch_up(self) -> None:
+        """Bring every view up to date now, in this thread (tests, CLI)."""
+        for name, view in self.views.items():
+            catch_up(self.app, VIEWS[name].projection(view))
+
     def close(self) -> None:
         for runner in self.runners:
             runner.stop()
-        self.stock_levels.datastore.close()
         self.app.close()
 
 
@@ -50,9 +95,17 @@ def build(settings: Settings) -> Container:
     app = LedgerApplication(
         env=database.env, allow_negative=settings.allows_negative, loader_factory=loader_for
     )
-    view_class = PostgresStockLevelsView if database.is_postgres else SQLiteStockLevelsView
-    factory = InfrastructureFactory.construct(Environment(StockLevelsProjection.name, database.env))
-    stock_levels = factory.tracking_recorder(view_class)
-    runner = ViewRunner(app, StockLevelsProjection(stock_levels))
-    app.after_write.append(runner.poke)
-    return Container(settings, database, app, stock_levels, OrderDesk(app), [runner])
+    # The views read and (on SQLite) write through the application's own connections.
+    datastore = app.factory.datastore  # type: ignore[attr-defined]
+    views = {name: build_view(kind, datastore) for name, kind in VIEWS.items()}
+    runners: list[Runner] = []
+    for name, kind in VIEWS.items():
+        if database.is_postgres:
+            runners.append(
+                FollowingRunner(kind.projection, kind.postgres, database.env, views[name])
+            )
+        else:
+            runner = PollingRunner(app, kind.projection(views[name]))
+            app.after_write.append(runner.poke)
+            runners.append(runner)
+    return Container(settings, database, app, OrderDesk(app), views, runners)

@@ -204,10 +204,6 @@ class LedgerApplication(Application[UUID]):
                 if result.event is not None:
                     result.position = positions.get(result.event)
             job.succeed(results)
-        if positions:
-            top = max(positions.values())
-            for callback in self.after_write:
-                callback(top)
 
     def store_events(self, events: Sequence[Aggregate.Event]) -> dict[tuple[UUID, int], int]:
         """Store the events in one transaction, in order; return each event's position by
@@ -219,6 +215,9 @@ class LedgerApplication(Application[UUID]):
         """
         stored = _Encoded(events, self.mapper.to_stored_event)
         positions = self.recorder.insert_events(stored) or []
+        if positions:
+            for callback in self.after_write:
+                callback(positions[-1])
         return {
             (event.originator_id, event.originator_version): position
             for event, position in zip(events, positions, strict=True)

@@ -32,6 +32,7 @@ class OrderOutcome:
     created: bool
     changes: list[StockChange]
     reason: str | None = None
+    position: int | None = None  # of the write, for ?after= reads; None when nothing changed
 
 
 class _Acknowledged(Exception):
@@ -156,7 +157,12 @@ class OrderDesk:
                 released = self._command(
                     platform_name, order_id, lambda o: o.unblock(latest.reserves()), "platform"
                 )
-                return replace(outcome, order=released.order, changes=released.changes)
+                return replace(
+                    outcome,
+                    order=released.order,
+                    changes=released.changes,
+                    position=released.position,
+                )
         return outcome
 
     def advance(
@@ -240,13 +246,15 @@ class OrderDesk:
                 for stock in stocks.values():
                     events += stock.collect_events()
                 events += order.collect_events()
-                self.app.store_events(events)
+                positions = self.app.store_events(events)
             except IntegrityError:
                 time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))
                 continue
             # Stocks changed outside the movement path: drop any cached copy.
             self.app.stocks.lend(list(stocks))
-            return OrderOutcome(order, existing is None, changes)
+            return OrderOutcome(
+                order, existing is None, changes, position=max(positions.values(), default=None)
+            )
         raise Busy("the order or its stock changed concurrently too often; try again")
 
     def _apply(

@@ -1,13 +1,18 @@
-"""Feed a projection from the event store, on SQLite and PostgreSQL alike, and supervise it.
+"""Feed each view from the event store and supervise it, on SQLite and PostgreSQL alike.
 
-The SQLite recorder cannot be subscribed to, so the runner pulls: it reads notifications after
-the view's own tracking position, in pages, and sleeps until poked by a local write or until
-the poll interval passes (which covers writers in other processes). A failing handler is logged
-with its event, retried with backoff, and reported unhealthy; no event is ever skipped.
+- PostgreSQL: the library's ``ProjectionRunner`` follows the store through LISTEN/NOTIFY. Ours
+  subscribes to every event and hands the view, in one transaction, whatever the subscription
+  has already fetched (up to 500 notifications), instead of one transaction per event: under a
+  stream of writes the view keeps up with a tenth of the commits, and its position says exactly
+  how far it has read, so its lag is zero once it has read everything.
+- SQLite: its recorder cannot be subscribed to, so ``PollingRunner`` pulls pages after the
+  view's position and sleeps until poked by a local write or until the poll interval passes
+  (which covers writers in other processes).
 
-Each page is applied in one transaction whose tracking position is the page's last
-notification, whether or not the view cares about that event: the position then says exactly
-how far the view has read, and its lag is zero once it has read everything.
+Both hand pages to the same ``ViewProjection.process_page``. A failing page is logged with its
+events, retried with backoff and reported unhealthy; no event is ever skipped. Two processes may
+run the same view: each page checks the view's position under the view's lock first, and the
+loser reads on from where the winner left it (``StalePage``).
 """
 
 from __future__ import annotations
@@ -15,11 +20,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from eventsourcing.application import Application
-from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.projection import ApplicationSubscription, BaseProjectionRunner, ProjectionRunner
+from eventsourcing.utils import EnvType
+
+from ledger.application import LedgerApplication
+from projections.base import StalePage, View, ViewProjection
 
 log = logging.getLogger(__name__)
 
@@ -30,22 +40,6 @@ MAX_BACKOFF = 30.0
 SETTLE = 0.025
 
 
-class StalePage(Exception):
-    """The view moved past ``after`` while this page was read (another runner applied it)."""
-
-
-class PagedProjection(Protocol):
-    name: str
-    topics: tuple[str, ...]
-
-    @property
-    def view(self) -> TrackingRecorder: ...
-
-    def process_page(self, events: list[tuple[Any, int]], tracking: Tracking, after: int) -> None:
-        """Apply (event, notification id) pairs and record ``tracking``, in one transaction,
-        provided the view is still at ``after``; else raise ``StalePage`` and change nothing."""
-
-
 @dataclass
 class RunnerHealth:
     name: str
@@ -54,28 +48,27 @@ class RunnerHealth:
     last_error: str | None
 
 
-class ViewRunner:
-    def __init__(
-        self,
-        app: Application[object],
-        projection: PagedProjection,
-        *,
-        poll_interval: float = 0.1,
-    ) -> None:
-        self.app = app
-        self.projection = projection
-        self.view = projection.view
-        self.poll_interval = poll_interval
+class Runner(Protocol):
+    name: str
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def poke(self, _position: int | None = None) -> None: ...
+    def position(self) -> int: ...
+    def health(self) -> RunnerHealth: ...
+    def wait_for(self, position: int, timeout: float) -> bool: ...
+
+
+class _Supervised:
+    """Start, stop, health and read-your-writes waiting, shared by both runners."""
+
+    def __init__(self, name: str, view: View) -> None:
+        self.name = name
+        self.view = view
+        self.last_error: str | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.last_error: str | None = None
-        # SQLite keeps every view's tracking in one table keyed by this name.
-        self.tracking_name = f"{app.name}.{projection.name}"
-
-    @property
-    def name(self) -> str:
-        return self.projection.name
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"view-{self.name}", daemon=True)
@@ -91,7 +84,7 @@ class ViewRunner:
         self._wake.set()
 
     def position(self) -> int:
-        return self.view.max_tracking_id(self.tracking_name) or 0
+        return self.view.position()
 
     def health(self) -> RunnerHealth:
         return RunnerHealth(
@@ -112,28 +105,51 @@ class ViewRunner:
             time.sleep(min(delay, remaining))
             delay = min(delay * 2, 0.1)
 
+    def _failed(self, error: BaseException, backoff: float) -> float:
+        self.last_error = f"{type(error).__name__}: {error}"
+        log.error(
+            "view %s failed after position %s; retrying in %.1f s",
+            self.name,
+            self.position(),
+            backoff,
+            exc_info=error,
+        )
+        self._stop.wait(backoff)
+        return min(backoff * 2, MAX_BACKOFF)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+def catch_up(app: LedgerApplication, projection: ViewProjection, page_size: int = PAGE) -> int:
+    """Apply everything recorded so far to the view; returns how many events it applied."""
+    applied = 0
+    while True:
+        after = projection.view.position()
+        page = app.recorder.select_notifications(start=after + 1, limit=page_size)
+        if not page:
+            return applied
+        try:
+            applied += projection.process_page(page, app.mapper, after=after)
+        except StalePage:
+            continue  # another process applied it: read on from where the view stands
+        if len(page) < page_size:
+            return applied
+
+
+class PollingRunner(_Supervised):
+    """Our own in-process subscription, for SQLite (it also works on PostgreSQL)."""
+
+    def __init__(
+        self, app: LedgerApplication, projection: ViewProjection, *, poll_interval: float = 0.1
+    ) -> None:
+        super().__init__(projection.name, projection.view)
+        self.app = app
+        self.projection = projection
+        self.poll_interval = poll_interval
+
     def catch_up(self) -> int:
-        """Process everything recorded so far; returns how many events were processed."""
-        processed = 0
-        topics = frozenset(self.projection.topics)
-        while True:
-            after = self.position()
-            page = self.app.recorder.select_notifications(start=after + 1, limit=PAGE)
-            if not page:
-                return processed
-            # Only the events this view cares about are decoded; the others just move it on.
-            events = [(self.app.mapper.to_domain_event(n), n.id) for n in page if n.topic in topics]
-            try:
-                self.projection.process_page(
-                    events, Tracking(self.tracking_name, page[-1].id), after
-                )
-            except StalePage:
-                # Another runner (another process) applied this page first: read on from
-                # where the view now stands, never applying an event twice.
-                continue
-            processed += len(events)
-            if len(page) < PAGE:
-                return processed
+        return catch_up(self.app, self.projection)
 
     def _run(self) -> None:
         backoff = 0.1
@@ -142,14 +158,98 @@ class ViewRunner:
             try:
                 self.catch_up()
             except Exception as error:
-                self.last_error = f"{type(error).__name__}: {error}"
-                log.exception(
-                    "view %s failed after position %s; retrying", self.name, self.position()
-                )
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
+                backoff = self._failed(error, backoff)
                 continue
             self.last_error = None
             backoff = 0.1
             self._wake.wait(self.poll_interval)
             self._stop.wait(SETTLE)
+
+
+class PagedProjectionRunner(ProjectionRunner[LedgerApplication, View]):
+    """``ProjectionRunner`` subscribed to every event, applying what it has fetched as a page."""
+
+    def __init__(
+        self, *, projection_class: type[ViewProjection], view_class: type[View], env: EnvType
+    ) -> None:
+        self.view = (
+            InfrastructureFactory[View]
+            .construct(env=self._construct_env(name=projection_class.name, env=env))
+            .tracking_recorder(view_class)
+        )
+        self.projection = projection_class(view=self.view)
+        # Every topic, not the view's: the view then records how far it has read even when the
+        # newest events are none of its business (its lag is then zero, and ?after= waits
+        # work for any position), and restarts never rescan a long run of other events.
+        BaseProjectionRunner.__init__(
+            self,
+            projection=self.projection,
+            application_class=LedgerApplication,
+            tracking_recorder=self.view,
+            topics=(),
+            env=env,
+        )
+
+    @staticmethod
+    def _process_events_loop(
+        subscription: ApplicationSubscription[Any],
+        projection: Any,
+        is_stopping: threading.Event,
+        runner: weakref.ReferenceType[Any],
+    ) -> None:
+        try:
+            # The recorder's LISTEN/NOTIFY subscription, read raw: only the events the view
+            # cares about are decoded.
+            notifications = subscription.subscription
+            after = projection.view.position()
+            for first in notifications:
+                page = [first]
+                # What the subscription has already fetched, without waiting for more.
+                while notifications._notifications_index < len(notifications._notifications):
+                    page.append(next(notifications))
+                page = [n for n in page if n.id > after]
+                if page:
+                    projection.process_page(page, subscription.mapper, after=after)
+                    after = page[-1].id
+        except BaseException as error:
+            owner = runner()
+            if owner is not None:
+                owner._thread_error = error
+        finally:
+            is_stopping.set()
+
+
+class FollowingRunner(_Supervised):
+    """Runs a ``PagedProjectionRunner`` (PostgreSQL), restarting it when it fails."""
+
+    def __init__(
+        self,
+        projection_class: type[ViewProjection],
+        view_class: type[View],
+        env: EnvType,
+        read_view: View,
+    ) -> None:
+        super().__init__(projection_class.name, read_view)
+        self.projection_class = projection_class
+        self.view_class = view_class
+        # The tables exist by now (``build`` made them): runners starting together must not
+        # race to create them again ("tuple concurrently updated").
+        self.env = {**env, "CREATE_TABLE": "false"}
+
+    def _run(self) -> None:
+        backoff = 0.1
+        while not self._stop.is_set():
+            try:
+                with PagedProjectionRunner(
+                    projection_class=self.projection_class, view_class=self.view_class, env=self.env
+                ) as runner:
+                    healthy_after = time.monotonic() + 0.5
+                    while not self._stop.is_set() and not runner.is_interrupted.is_set():
+                        runner.run_forever(timeout=0.2)
+                        if time.monotonic() > healthy_after:
+                            self.last_error = None
+                            backoff = 0.1
+            except StalePage:
+                continue  # another process applied it: restart from where the view stands
+            except Exception as error:
+                backoff = self._failed(error, backoff)

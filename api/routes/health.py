@@ -23,18 +23,7 @@ router = APIRouter(tags=["health"])
 )
 def healthz(container: ContainerDep) -> Any:
     try:
-        head = container.app.recorder.max_notification_id() or 0
-        views = [
-            {
-                "name": h.name,
-                "position": h.position,
-                "lag": max(head - h.position, 0),
-                "running": container.started,
-                "failing": h.failing,
-                "last_error": h.last_error,
-            }
-            for h in (runner.health() for runner in container.runners)
-        ]
+        head, views = container.view_health()
     except Exception as error:
         return JSONResponse(
             {

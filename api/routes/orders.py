@@ -7,16 +7,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
+from api.cursors import decode_position, encode_position
 from api.decimal_json import DecimalJSONRoute
 from api.dependencies import ContainerDep, Reader, Writer
-from api.order_schemas import InvoiceIn, ItemsIn, OrderIn, OrderOut, StatusIn
-from api.schemas import ERRORS, ErrorOut
+from api.order_schemas import InvoiceIn, ItemsIn, OrderIn, OrderOut, OrderPage, StatusIn
+from api.schemas import ERRORS, READ_ERRORS, After, ErrorOut
 from ledger.codes import check_code, check_text
-from ledger.errors import InvalidInput
 from ledger.movements import parse_moment
 from ledger.ordering import OrderOutcome
-from ledger.orders import Order, parse_lines
+from ledger.orders import Order, OrderStatus, parse_lines
 from ledger.quantities import parse_quantity, render
+from projections.order_list import OrderFilter
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["orders"])
 
@@ -51,21 +52,34 @@ def import_order(body: OrderIn, container: ContainerDep, principal: Writer) -> J
 
 @router.get(
     "/orders",
-    response_model=list[OrderOut],
-    responses=ERRORS,
-    summary="Orders held and not imported (?blocked=true), with the reason",
+    response_model=OrderPage,
+    responses=READ_ERRORS,
+    summary="Orders by platform, status and blocked reason, newest import first",
 )
 def list_orders(
     container: ContainerDep,
     _: Reader,
-    blocked: Annotated[bool, Query(description="Only the held orders.")] = False,
     platform: Annotated[str | None, Query(max_length=64)] = None,
-) -> list[dict[str, Any]]:
-    if not blocked:
-        raise InvalidInput(
-            "listing is offered for held orders only: pass ?blocked=true", field="blocked"
-        )
-    return [order_out(order) for order in container.orders.held(platform)]
+    status: OrderStatus | None = None,
+    blocked: Annotated[
+        bool | None, Query(description="true: only held orders; false: only imported ones.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    after: After = None,
+) -> dict[str, Any]:
+    where = OrderFilter(
+        platform=platform, status=None if status is None else status.value, blocked=blocked
+    )
+    before = decode_position(cursor)
+    container.wait_for("order_list", after)
+    rows = container.order_list.listing(where, before=before, limit=limit + 1)
+    next_cursor = encode_position(rows[limit - 1]["first_position"]) if len(rows) > limit else None
+    return {"items": [_row_out(r) for r in rows[:limit]], "next_cursor": next_cursor}
+
+
+def _row_out(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "holds_reservation": row["reserved"] > 0}
 
 
 @router.get(
@@ -157,7 +171,8 @@ def delete(
 
 
 def _answer(outcome: OrderOutcome, *, created: bool = False) -> JSONResponse:
-    return JSONResponse(order_out(outcome.order), status_code=201 if created else 200)
+    body = {**order_out(outcome.order), "position": outcome.position}
+    return JSONResponse(body, status_code=201 if created else 200)
 
 
 def order_out(order: Order) -> dict[str, Any]:

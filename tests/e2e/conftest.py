@@ -53,7 +53,15 @@ def start_server(database_url: str, workdir: Path, **env: str) -> Server:
             "--log-level",
             "warning",
         ],
-        env={**os.environ, "LEDGER_DATABASE_URL": database_url, "LEDGER_ADMIN_TOKEN": admin, **env},
+        env={
+            **os.environ,
+            "LEDGER_DATABASE_URL": database_url,
+            "LEDGER_ADMIN_TOKEN": admin,
+            # A bound on ?after= waits, not a timing claim: a 50,000-row batch is 100,000
+            # events for three views to read.
+            "LEDGER_READ_WAIT_SECONDS": "60",
+            **env,
+        },
         cwd=workdir,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,

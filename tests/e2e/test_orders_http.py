@@ -179,8 +179,11 @@ def test_an_unmapped_carrier_is_held_and_imported_once_mapped(server: Server) ->
         assert held.status_code == 201
         assert held.json()["blocked_reason"] == "carrier 'Jadlog' has no mapping"
         assert stock(client) == ("10", "0", "10")
-        listed = client.get("/orders", params={"blocked": "true"}).json()
-        assert [o["order_id"] for o in listed] == ["h1"]
+        listed = client.get(
+            "/orders", params={"blocked": "true", "after": held.json()["position"]}
+        ).json()
+        assert [o["order_id"] for o in listed["items"]] == ["h1"]
+        assert listed["items"][0]["blocked_reason"] == "carrier 'Jadlog' has no mapping"
         status = client.get("/platforms/shop/status").json()
         assert status["blocked_orders"] == 1
         mapped = client.put(
@@ -193,7 +196,13 @@ def test_an_unmapped_carrier_is_held_and_imported_once_mapped(server: Server) ->
         )
         assert mapped.status_code == 200
         assert stock(client) == ("10", "5", "5")
-        assert client.get("/orders", params={"blocked": "true"}).json() == []
+        released = client.get("/orders/shop/h1").json()
+        assert released["blocked_reason"] is None
+        order_position = client.post("/orders/shop/h1/status", json={"status": "payment_confirmed"})
+        listed = client.get(
+            "/orders", params={"blocked": "true", "after": order_position.json()["position"] or 0}
+        ).json()
+        assert listed["items"] == []
         assert client.get("/orders/shop/h1").json()["blocked_reason"] is None
 
 

@@ -8,12 +8,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from eventsourcing.persistence import Tracking
 
 from api.wiring import Container
 from ledger.errors import IdempotencyConflict, InsufficientStock, InvalidInput
 from ledger.movements import MovementRequest
-from projections.runner import StalePage
+from projections.base import StalePage
 
 
 def mv(movement_id: str, quantity: str = "10", sku: str = "SKU-1", **extra: Any) -> MovementRequest:
@@ -169,15 +168,15 @@ def test_the_stock_view_matches_the_aggregates(container: Container) -> None:
         ],
         recorded_by="t",
     )
-    container.runners[0].catch_up()
+    container.catch_up()
     rows = {
         (r.sku, r.warehouse): (r.physical, r.reserved)
         for r in container.stock_levels.page(warehouse=None, after_sku=None, limit=10)
     }
     assert rows == {("SKU-1", "main"): (6, 0), ("SKU-2", "north"): (Decimal("2.5"), 0)}
     # The view has read every notification, the idempotency records included.
-    assert container.runners[0].position() == container.app.recorder.max_notification_id()
-    assert container.runners[0].position() > max(r.position or 0 for r in results)
+    assert container.stock_levels.position() == container.app.recorder.max_notification_id()
+    assert container.stock_levels.position() > max(r.position or 0 for r in results)
 
 
 def test_the_stock_view_pages_by_sku_and_filters_by_warehouse(container: Container) -> None:
@@ -185,7 +184,7 @@ def test_the_stock_view_pages_by_sku_and_filters_by_warehouse(container: Contain
         [mv(f"m{n}", "1", sku=f"S{n}", warehouse="main" if n % 2 else "north") for n in range(5)],
         recorded_by="t",
     )
-    container.runners[0].catch_up()
+    container.catch_up()
     view = container.stock_levels
     first = view.page(warehouse=None, after_sku=None, limit=2)
     assert [r.sku for r in first] == ["S0", "S1"]
@@ -284,13 +283,12 @@ def test_two_runners_on_one_view_never_apply_an_event_twice(
 ) -> None:
     first, second = make_container(), make_container()
     first.app.record_movements([mv(f"m{n}", "1") for n in range(20)], recorded_by="t")
-    stale = first.runners[0].position()
-    second.runners[0].catch_up()
+    stale = first.stock_levels.position()
+    second.catch_up()
     # ``first`` read its position before ``second`` applied the page: its page is stale.
-    projection = first.runners[0].projection
     with pytest.raises(StalePage):
-        projection.process_page([], Tracking(first.runners[0].tracking_name, 999), stale)
-    first.runners[0].catch_up()
+        first.stock_levels.apply([], 999, after=stale)
+    first.catch_up()
     [row] = first.stock_levels.levels_of("SKU-1")
     assert row.physical == 20
 

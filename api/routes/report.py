@@ -1,0 +1,110 @@
+"""GET /movements: the movement report, as JSON pages or streamed as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from api.cursors import decode_position, encode_position
+from api.dependencies import ContainerDep, Reader
+from api.schemas import READ_ERRORS, After, ReportPage
+from ledger.movements import parse_moment
+from ledger.quantities import render
+from ledger.stock import MovementKind, ReservationKind
+from projections.movement_report import COLUMNS, ReportFilter
+
+router = APIRouter(tags=["movements"])
+
+ReportKind = StrEnum(  # type: ignore[misc]
+    "ReportKind", {k.name: k.value for k in (*MovementKind, *ReservationKind)}
+)
+CSV_COLUMNS = (*COLUMNS[1:9], "available_after", *COLUMNS[9:], "position")
+Moment = Annotated[
+    str | None, Query(max_length=64, description="ISO 8601 date-time with zone, on occurred_at.")
+]
+
+
+@router.get(
+    "/movements",
+    response_model=ReportPage,
+    responses={
+        **READ_ERRORS,
+        200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with Accept: text/csv"},
+    },
+    summary="Every stock change, newest first, with the balances after it",
+)
+def movement_report(
+    request: Request,
+    container: ContainerDep,
+    _: Reader,
+    sku: Annotated[str | None, Query(max_length=64)] = None,
+    warehouse: Annotated[str | None, Query(max_length=64)] = None,
+    kind: ReportKind | None = None,
+    reference: Annotated[str | None, Query(max_length=200)] = None,
+    since: Moment = None,
+    until: Moment = None,
+    limit: Annotated[
+        int | None, Query(ge=1, le=1000, description="JSON: 100 unless given; CSV: every row.")
+    ] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    after: After = None,
+) -> Any:
+    where = ReportFilter(
+        sku=sku,
+        warehouse=warehouse,
+        kind=None if kind is None else kind.value,
+        reference=reference,
+        since=parse_moment(since, "since"),
+        until=parse_moment(until, "until"),
+    )
+    before = decode_position(cursor)
+    container.wait_for("movement_report", after)
+    report = container.movement_report
+    if "text/csv" in request.headers.get("accept", ""):
+        rows = report.stream(where, before=before)
+        return StreamingResponse(
+            _csv(rows, limit),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="movements.csv"'},
+        )
+    size = limit or 100
+    rows = report.report(where, before=before, limit=size + 1)
+    next_cursor = encode_position(rows[size - 1]["position"]) if len(rows) > size else None
+    return {"items": [_item(r) for r in rows[:size]], "next_cursor": next_cursor}
+
+
+def _item(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "available_after": row["physical_after"] - row["reserved_after"]}
+
+
+def _csv(rows: Iterator[dict[str, Any]], limit: int | None) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for count, row in enumerate(rows, start=1):
+        item = _item(row)
+        writer.writerow([_cell(item[c]) for c in CSV_COLUMNS])
+        if count % 500 == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+        if limit is not None and count >= limit:
+            break
+    yield buffer.getvalue()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return render(value)
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    return str(value)

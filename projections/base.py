@@ -1,0 +1,374 @@
+"""What every view shares, whatever its rows: one table, its tracking, one applier at a time.
+
+A view is a ``TrackingRecorder`` (SQLite or PostgreSQL) that owns one table. A page of events is
+applied in one transaction that also records the page's last notification as the view's
+position, so each event counts exactly once, across crashes and across processes: the
+transaction first takes the view's lock and checks that the view still stands where the page
+was read from (else ``StalePage``, and nothing is written).
+
+The same class serves the rebuild: built with ``suffix="__rebuild"`` it writes to a fresh copy of
+its table under its own tracking name, and ``projections/rebuild.py`` swaps the copy in.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.persistence import Mapper, Notification, Tracking, TrackingRecorder
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.projection import Projection
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+
+log = logging.getLogger(__name__)
+
+MICROS = Decimal(1_000_000)
+REBUILD = "__rebuild"
+_MOMENT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+Page = Sequence[tuple[Any, int]]
+"""Decoded events of interest to a view, each with its notification id, in order."""
+
+
+class StalePage(Exception):
+    """The view moved past the page's start while the page was read (another applier)."""
+
+
+class View(TrackingRecorder, ABC):
+    """One read model's table and tracking; subclasses say how events become rows."""
+
+    tables: ClassVar[tuple[str, ...]]
+    """The view's tables; the first is its main one (``{t}`` in SQL), the others ``{name}``."""
+    topics: ClassVar[tuple[str, ...]]
+    is_postgres: ClassVar[bool]
+    suffix = ""
+    app_name = "Ledger"
+
+    # -- naming ------------------------------------------------------------------------------
+
+    @property
+    def base_table(self) -> str:
+        return self.tables[0]
+
+    @property
+    def table_name(self) -> str:
+        return self.base_table + self.suffix
+
+    @property
+    def table(self) -> str:
+        return self.quoted(self.table_name)
+
+    @abstractmethod
+    def quoted(self, table: str) -> str:
+        """The quoted (and on PostgreSQL, schema-qualified) table name, for SQL text."""
+
+    def _names(self, sql: str) -> str:
+        sql = sql.replace("{t}", self.table)
+        for base in self.tables[1:]:
+            sql = sql.replace("{" + base + "}", self.quoted(base + self.suffix))
+        return sql
+
+    def tracking_name(self, rebuild: bool = False) -> str:
+        name = self._live_tracking_name()
+        return name + REBUILD if rebuild or self.suffix else name
+
+    @abstractmethod
+    def _live_tracking_name(self) -> str: ...
+
+    # -- applying ----------------------------------------------------------------------------
+
+    def position(self) -> int:
+        return self.max_tracking_id(self.tracking_name()) or 0
+
+    def apply(self, events: Page, last_position: int, *, after: int) -> None:
+        """Apply ``events`` and move the view to ``last_position``, provided it is still at
+        ``after``: one transaction. ``last_position`` may lie beyond the last event of
+        interest; the view has then read, and skipped, everything up to it."""
+        with self.writing() as c:
+            current = self._max_tracking_id(self.tracking_name(), c) or 0
+            if current != after:
+                raise StalePage(f"{self.base_table} is at {current}, page was read after {after}")
+            if events:
+                self.write(c, events)
+            if last_position > after:
+                self._insert_tracking(c, Tracking(self.tracking_name(), last_position))
+
+    @abstractmethod
+    def write(self, c: Any, events: Page) -> None:
+        """Write the rows that ``events`` change, inside the open transaction ``c``."""
+
+    @contextmanager
+    @abstractmethod
+    def writing(self) -> Iterator[Any]:
+        """A write transaction holding this view's lock."""
+        yield None
+
+    @contextmanager
+    def reading(self) -> Iterator[Any]:
+        with self.datastore.transaction(commit=False) as c:  # type: ignore[attr-defined]
+            yield c
+
+    # -- values ------------------------------------------------------------------------------
+
+    @abstractmethod
+    def q(self, sql: str) -> str:
+        """SQL written with ``?`` placeholders and ``{t}`` for the table, for this backend."""
+
+    @abstractmethod
+    def qty(self, value: Decimal) -> Any: ...
+
+    @abstractmethod
+    def from_qty(self, value: Any) -> Decimal: ...
+
+    @abstractmethod
+    def uid(self, value: UUID) -> Any: ...
+
+    @abstractmethod
+    def from_uid(self, value: Any) -> UUID: ...
+
+    @abstractmethod
+    def moment(self, value: datetime) -> Any: ...
+
+    @abstractmethod
+    def from_moment(self, value: Any) -> datetime: ...
+
+    # -- rebuild support ---------------------------------------------------------------------
+
+    def copy_tables(self, c: Any) -> None:
+        """Create this (rebuild) view's empty tables like the live ones, with their unique
+        indexes only: the others are cheaper to build once the rows are in."""
+        for base in self.tables:
+            self.copy_table(c, base, base + self.suffix)
+
+    def copy_indexes(self, c: Any) -> None:
+        for base in self.tables:
+            self.copy_other_indexes(c, base, base + self.suffix)
+
+    @abstractmethod
+    def copy_table(self, c: Any, source: str, target: str) -> None: ...
+
+    @abstractmethod
+    def copy_other_indexes(self, c: Any, source: str, target: str) -> None: ...
+
+    def table_exists(self, c: Any) -> bool:
+        return self._exists(c, self.table_name)
+
+    @abstractmethod
+    def _exists(self, c: Any, table: str) -> bool: ...
+
+    def rows(self, c: Any) -> Iterator[dict[str, Any]]:
+        """Every row, in key order, as comparable Python values (for ``ledger verify``)."""
+        c.execute(self.q(f"SELECT * FROM {{t}} ORDER BY {', '.join(self.key_columns)}"))
+        while batch := c.fetchmany(5_000):
+            for row in batch:
+                yield self.normalise(dict(row))
+
+    key_columns: ClassVar[tuple[str, ...]]
+
+    def normalise(self, row: dict[str, Any]) -> dict[str, Any]:
+        return row
+
+
+class SQLiteView(SQLiteTrackingRecorder, View):
+    """SQLite keeps every tracking in one table, so each view's tracking name is its own.
+    Quantities are integer micro-units: SQLite has no exact decimal type, and integers add
+    exactly inside one statement."""
+
+    is_postgres = False
+
+    def quoted(self, table: str) -> str:
+        return f'"{table}"'
+
+    def _live_tracking_name(self) -> str:
+        return f"{self.app_name}.{self.base_table}"
+
+    @contextmanager
+    def writing(self) -> Iterator[Any]:
+        with self.datastore.transaction(commit=True) as c:
+            # Write first: that takes SQLite's write lock (waiting for it) before anything is
+            # read, so the position check reads current data. Reading first made a concurrent
+            # writer's commit fail this transaction (SQLITE_BUSY_SNAPSHOT).
+            c.execute("UPDATE tracking SET notification_id = notification_id WHERE 0")
+            yield c
+
+    def q(self, sql: str) -> str:
+        return self._names(sql)
+
+    def qty(self, value: Decimal) -> int:
+        return int(value * MICROS)
+
+    def from_qty(self, value: Any) -> Decimal:
+        return Decimal(value) / MICROS
+
+    def uid(self, value: UUID) -> str:
+        return value.hex
+
+    def from_uid(self, value: Any) -> UUID:
+        return UUID(value)
+
+    def moment(self, value: datetime) -> str:
+        # Fixed-width UTC text sorts and compares in time order.
+        return value.astimezone(UTC).strftime(_MOMENT)
+
+    def from_moment(self, value: Any) -> datetime:
+        return datetime.strptime(value, _MOMENT).replace(tzinfo=UTC)
+
+    def copy_table(self, c: Any, source: str, target: str) -> None:
+        c.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (source,))
+        create = _CREATE_TABLE.sub(f'CREATE TABLE "{target}"', c.fetchone()["sql"], 1)
+        c.execute(create)
+
+    def copy_other_indexes(self, c: Any, source: str, target: str) -> None:
+        c.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+            "AND sql IS NOT NULL",
+            (source,),
+        )
+        for (sql,) in c.fetchall():
+            c.execute(_retarget_index(sql, f'"{target}"'))
+
+    def _exists(self, c: Any, table: str) -> bool:
+        c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
+        return c.fetchone() is not None
+
+
+class PostgresView(PostgresTrackingRecorder, View):
+    """Each view has its own tracking table (``<view>_tracking``), named by the library after
+    the projection; the live tracking row is the application's name, as ``ProjectionRunner``
+    expects."""
+
+    is_postgres = True
+
+    def quoted(self, table: str) -> str:
+        return f'"{self.datastore.schema}"."{table}"'
+
+    def _live_tracking_name(self) -> str:
+        return self.app_name
+
+    @contextmanager
+    def writing(self) -> Iterator[Any]:
+        with self.datastore.transaction(commit=True) as c:
+            # A view commit lost in a crash is lost with its tracking, and is simply applied
+            # again: views need not wait for the disk. The event store still does.
+            c.execute("SET LOCAL synchronous_commit = off")
+            c.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.lock_key,))
+            yield c
+
+    @property
+    def lock_key(self) -> str:
+        return f"{self.datastore.schema}.{self.table_name}"
+
+    def q(self, sql: str) -> str:
+        return self._names(sql.replace("?", "%s"))
+
+    def qty(self, value: Decimal) -> Decimal:
+        return value
+
+    def from_qty(self, value: Any) -> Decimal:
+        return Decimal(value)
+
+    def uid(self, value: UUID) -> UUID:
+        return value
+
+    def from_uid(self, value: Any) -> UUID:
+        return value
+
+    def moment(self, value: datetime) -> datetime:
+        return value
+
+    def from_moment(self, value: Any) -> datetime:
+        return value.astimezone(UTC)
+
+    def copy_table(self, c: Any, source: str, target: str) -> None:
+        c.execute(
+            f"CREATE TABLE {self.quoted(target)} (LIKE {self.quoted(source)} INCLUDING DEFAULTS "
+            "INCLUDING CONSTRAINTS)"
+        )
+        for sql in self._indexes(c, source, unique=True):
+            c.execute(_retarget_index(sql, self.quoted(target)))
+
+    def copy_other_indexes(self, c: Any, source: str, target: str) -> None:
+        for sql in self._indexes(c, source, unique=False):
+            c.execute(_retarget_index(sql, self.quoted(target)))
+
+    def _indexes(self, c: Any, table: str, *, unique: bool) -> list[str]:
+        c.execute(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
+            (self.datastore.schema, table),
+        )
+        return [
+            r["indexdef"]
+            for r in c.fetchall()
+            if r["indexdef"].startswith("CREATE UNIQUE") == unique
+        ]
+
+    def _exists(self, c: Any, table: str) -> bool:
+        c.execute("SELECT to_regclass(%s) AS t", (f'"{self.datastore.schema}"."{table}"',))
+        return c.fetchone()["t"] is not None
+
+
+_CREATE_TABLE = re.compile(r'^CREATE TABLE\s+("?)\w+\1', re.IGNORECASE)
+_CREATE_INDEX = re.compile(
+    r'^(CREATE (?:UNIQUE )?INDEX)\s+(?:"?[\w]+"?\.)?("?)(\w+)\2\s+ON\s+\S+\s', re.IGNORECASE
+)
+
+
+def _retarget_index(sql: str, table: str) -> str:
+    """The same index on ``table``, under the other of its two names (``x`` and ``x__r``):
+    index names are unique per schema, and the copy lives beside the original until the swap."""
+    match = _CREATE_INDEX.match(sql)
+    if match is None:
+        raise ValueError(f"cannot read the index definition {sql!r}")
+    name = match.group(3)
+    other = name.removesuffix("__r") if name.endswith("__r") else name + "__r"
+    return f'{match.group(1)} "{other}" ON {table} ' + sql[match.end() :]
+
+
+class ViewProjection(Projection[View]):
+    """The library's projection interface over a view: ``ProjectionRunner`` calls
+    ``process_event`` per event; our feeds call ``process_page`` with many."""
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        after = self.view.position()
+        if tracking.notification_id > after:
+            self.view.apply(
+                [(domain_event, tracking.notification_id)], tracking.notification_id, after=after
+            )
+
+    def process_page(
+        self, notifications: Sequence[Notification], mapper: Mapper[Any], *, after: int
+    ) -> int:
+        """Apply the notifications this view cares about (decoding only those) and move the
+        view to the last one; returns how many events it applied."""
+        topics = self.view.topics
+        events = [(mapper.to_domain_event(n), n.id) for n in notifications if n.topic in topics]
+        try:
+            self.view.apply(events, notifications[-1].id, after=after)
+        except StalePage:
+            raise
+        except Exception:
+            log_failed_page(self.name, events, notifications)
+            raise
+        return len(events)
+
+
+def log_failed_page(name: str, events: Page, notifications: Sequence[Notification]) -> None:
+    """Say which events a failing page held: which event broke a view matters more than where."""
+    if not events:
+        log.error("view %s failed to record position %s", name, notifications[-1].id)
+    for event, position in events[:20]:
+        log.error(
+            "view %s failed on a page holding event %s: %s of %s v%s",
+            name,
+            position,
+            type(event).__qualname__,
+            event.originator_id,
+            event.originator_version,
+        )

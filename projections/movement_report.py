@@ -1,0 +1,254 @@
+"""The movement report behind ``GET /movements``: every stock change with the balances after it.
+
+One row per stock event, keyed by its position in the event store, so the report reads newest
+first by position and a cursor is just the last position shown. The balances after each change
+come from the view's own running balance per stock (``movement_report_stocks``, which also
+remembers each stock's SKU and warehouse: stock events carry only the stock's id).
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.utils import get_topic
+
+from ledger.stock import EVENT_KINDS, Stock
+from projections.base import Page, PostgresView, SQLiteView, View, ViewProjection
+from projections.stock_levels import physical_and_reserved_change
+
+COLUMNS = (
+    "position",
+    "movement_id",
+    "sku",
+    "warehouse",
+    "kind",
+    "quantity_change",
+    "reserved_change",
+    "physical_after",
+    "reserved_after",
+    "counted",
+    "reference",
+    "note",
+    "recorded_by",
+    "occurred_at",
+    "recorded_at",
+)
+QUANTITIES = ("quantity_change", "reserved_change", "physical_after", "reserved_after", "counted")
+MOMENTS = ("occurred_at", "recorded_at")
+
+
+@dataclass
+class Balance:
+    sku: str
+    warehouse: str
+    physical: Decimal
+    reserved: Decimal
+    new: bool = False
+
+
+@dataclass(frozen=True)
+class ReportFilter:
+    sku: str | None = None
+    warehouse: str | None = None
+    kind: str | None = None
+    reference: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class MovementReportView(View):
+    tables = ("movement_report", "movement_report_stocks")
+    topics = tuple(get_topic(cls) for cls in (Stock.Opened, *EVENT_KINDS))
+    key_columns = ("position",)
+
+    def write(self, c: Any, events: Page) -> None:
+        wanted = {e.originator_id for e, _ in events if not isinstance(e, Stock.Opened)}
+        balances = self._balances(c, wanted)
+        rows: list[tuple[Any, ...]] = []
+        touched: set[UUID] = set()
+        for event, position in events:
+            stock_id = event.originator_id
+            if isinstance(event, Stock.Opened):
+                balances.setdefault(
+                    stock_id, Balance(event.sku, event.warehouse, Decimal(0), Decimal(0), True)
+                )
+                touched.add(stock_id)
+                continue
+            balance = balances[stock_id]
+            physical, reserved = physical_and_reserved_change(event)
+            balance.physical += physical
+            balance.reserved += reserved
+            touched.add(stock_id)
+            rows.append(
+                (
+                    position,
+                    event.movement_id,
+                    balance.sku,
+                    balance.warehouse,
+                    EVENT_KINDS[type(event)],
+                    self.qty(physical),
+                    self.qty(reserved),
+                    self.qty(balance.physical),
+                    self.qty(balance.reserved),
+                    self.qty(event.counted) if isinstance(event, Stock.InventoryCounted) else None,
+                    event.reference,
+                    event.note,
+                    event.recorded_by,
+                    self.moment(event.occurred_at),
+                    self.moment(event.timestamp),
+                )
+            )
+        self._insert_rows(c, rows)
+        self._save_balances(c, {sid: balances[sid] for sid in touched})
+
+    @abstractmethod
+    def _balances(self, c: Any, stock_ids: set[UUID]) -> dict[UUID, Balance]: ...
+
+    @abstractmethod
+    def _insert_rows(self, c: Any, rows: list[tuple[Any, ...]]) -> None: ...
+
+    @abstractmethod
+    def _save_balances(self, c: Any, balances: dict[UUID, Balance]) -> None: ...
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def report(
+        self, where: ReportFilter, *, before: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Up to ``limit`` rows matching ``where`` with position < ``before``, newest first."""
+        clauses, params = [], []
+        for column in ("sku", "warehouse", "kind", "reference"):
+            value = getattr(where, column)
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if where.since is not None:
+            clauses.append("occurred_at >= ?")
+            params.append(self.moment(where.since))
+        if where.until is not None:
+            clauses.append("occurred_at < ?")
+            params.append(self.moment(where.until))
+        if before is not None:
+            clauses.append("position < ?")
+            params.append(before)
+        sql = "SELECT * FROM {t}"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        with self.reading() as c:
+            c.execute(self.q(sql + " ORDER BY position DESC LIMIT ?"), [*params, limit])
+            return [self.normalise(dict(r)) for r in c.fetchall()]
+
+    def stream(
+        self, where: ReportFilter, *, before: int | None, page: int = 2_000
+    ) -> Iterator[dict[str, Any]]:
+        """Every matching row, newest first, a page at a time: memory stays flat however long
+        the report, and no transaction stays open while a slow client reads."""
+        while True:
+            rows = self.report(where, before=before, limit=page)
+            yield from rows
+            if len(rows) < page:
+                return
+            before = rows[-1]["position"]
+
+    def normalise(self, row: dict[str, Any]) -> dict[str, Any]:
+        out = {name: row[name] for name in COLUMNS}
+        for name in QUANTITIES:
+            if out[name] is not None:
+                out[name] = self.from_qty(out[name]).normalize()
+        for name in MOMENTS:
+            out[name] = self.from_moment(out[name])
+        return out
+
+
+class MovementReportProjection(ViewProjection):
+    name = "movement_report"
+    topics = MovementReportView.topics
+
+
+class SQLiteMovementReportView(SQLiteView, MovementReportView):
+    def _balances(self, c: Any, stock_ids: set[UUID]) -> dict[UUID, Balance]:
+        found: dict[UUID, Balance] = {}
+        ids = [i.hex for i in stock_ids]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            c.execute(
+                self.q(
+                    "SELECT * FROM {movement_report_stocks} WHERE stock_id IN "
+                    f"({','.join('?' * len(chunk))})"
+                ),
+                chunk,
+            )
+            for r in c.fetchall():
+                found[UUID(r["stock_id"])] = Balance(
+                    r["sku"],
+                    r["warehouse"],
+                    self.from_qty(r["physical"]),
+                    self.from_qty(r["reserved"]),
+                )
+        return found
+
+    def _insert_rows(self, c: Any, rows: list[tuple[Any, ...]]) -> None:
+        c.executemany(
+            self.q(f"INSERT INTO {{t}} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * 15)})"),
+            rows,
+        )
+
+    def _save_balances(self, c: Any, balances: dict[UUID, Balance]) -> None:
+        c.executemany(
+            self.q(
+                "INSERT INTO {movement_report_stocks} (stock_id, sku, warehouse, physical, "
+                "reserved) VALUES (?, ?, ?, ?, ?) ON CONFLICT (stock_id) DO UPDATE SET "
+                "physical = excluded.physical, reserved = excluded.reserved"
+            ),
+            [
+                (i.hex, b.sku, b.warehouse, self.qty(b.physical), self.qty(b.reserved))
+                for i, b in balances.items()
+            ],
+        )
+
+
+class PostgresMovementReportView(PostgresView, MovementReportView):
+    def _balances(self, c: Any, stock_ids: set[UUID]) -> dict[UUID, Balance]:
+        if not stock_ids:
+            return {}
+        c.execute(
+            self.q("SELECT * FROM {movement_report_stocks} WHERE stock_id = ANY(?)"),
+            (list(stock_ids),),
+        )
+        return {
+            r["stock_id"]: Balance(r["sku"], r["warehouse"], r["physical"], r["reserved"])
+            for r in c.fetchall()
+        }
+
+    def _insert_rows(self, c: Any, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        # COPY: a rebuild writes a million rows through here.
+        with c.copy(self.q(f"COPY {{t}} ({', '.join(COLUMNS)}) FROM STDIN")) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def _save_balances(self, c: Any, balances: dict[UUID, Balance]) -> None:
+        if not balances:
+            return
+        c.execute(
+            self.q(
+                "INSERT INTO {movement_report_stocks} (stock_id, sku, warehouse, physical, "
+                "reserved) SELECT * FROM unnest(?::uuid[], ?::text[], ?::text[], ?::numeric[], "
+                "?::numeric[]) ON CONFLICT (stock_id) DO UPDATE SET "
+                "physical = excluded.physical, reserved = excluded.reserved"
+            ),
+            (
+                list(balances),
+                [b.sku for b in balances.values()],
+                [b.warehouse for b in balances.values()],
+                [b.physical for b in balances.values()],
+                [b.reserved for b in balances.values()],
+            ),
+        )
