@@ -5,10 +5,13 @@ from __future__ import annotations
 import gc
 import signal
 import threading
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
+from rich.console import Console
+from rich.progress import ProgressColumn, Task
+from rich.text import Text
 
 from api.settings import Settings
 from api.wiring import build
@@ -68,6 +71,92 @@ def migrate() -> None:
 
     applied = apply(parse_database_url(Settings().database_url))
     typer.echo(f"applied {applied} migration(s)")
+
+
+def _view_kinds(names: list[str] | None) -> list[Any]:
+    from projections.catalog import VIEWS
+
+    unknown = [n for n in names or [] if n not in VIEWS]
+    if unknown:
+        typer.echo(
+            f"error: no view named {', '.join(unknown)}; views: {', '.join(VIEWS)}", err=True
+        )
+        raise typer.Exit(2)
+    return [VIEWS[n] for n in names] if names else list(VIEWS.values())
+
+
+@cli.command()
+def rebuild(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Views to rebuild (default: all): stock_levels, movement_report, order_list."
+        ),
+    ] = None,
+    restart: Annotated[
+        bool, typer.Option(help="Discard an interrupted rebuild instead of resuming it.")
+    ] = False,
+) -> None:
+    """Rebuild views from the event store while the API keeps serving the old ones."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from projections.rebuild import rebuild as run_rebuild
+
+    kinds = _view_kinds(names)
+    container = build(Settings())
+    columns = (
+        TextColumn("[bold]rebuilding[/] {task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f} events"),
+        _EventsPerSecond(),
+        TimeRemainingColumn(),
+    )
+    try:
+        with Progress(*columns, console=Console(stderr=True)) as bar:
+            task = bar.add_task(", ".join(k.name for k in kinds), total=1)
+            results = run_rebuild(
+                container.app,
+                kinds,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+                restart=restart,
+            )
+    finally:
+        container.close()
+    for result in results:
+        resumed = f" (resumed from {result.resumed_from})" if result.resumed_from else ""
+        typer.echo(f"{result.name}: rebuilt up to position {result.position}{resumed}")
+
+
+class _EventsPerSecond(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:,.0f} events/s")
+
+
+@cli.command()
+def verify(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Views to check (default: all).")
+    ] = None,
+) -> None:
+    """Replay every event and compare every view row; exit 1 on any difference."""
+    from projections.verify import verify as run_verify
+
+    kinds = _view_kinds(names)
+    container = build(Settings())
+    differences = 0
+    try:
+        for kind in kinds:
+            verdict = run_verify(
+                container.app, container.views[kind.name], lambda d: typer.echo(str(d))
+            )
+            differences += verdict.count
+            state = "ok" if not verdict.count else f"{verdict.count} difference(s)"
+            typer.echo(f"{kind.name}: {verdict.rows} rows at position {verdict.position}: {state}")
+    finally:
+        container.close()
+    if differences:
+        raise typer.Exit(1)
 
 
 @tokens.command("create")

@@ -82,6 +82,10 @@ class View(TrackingRecorder, ABC):
     @abstractmethod
     def _live_tracking_name(self) -> str: ...
 
+    @property
+    @abstractmethod
+    def tracking_table(self) -> str: ...
+
     # -- applying ----------------------------------------------------------------------------
 
     def position(self) -> int:
@@ -164,11 +168,19 @@ class View(TrackingRecorder, ABC):
     def _exists(self, c: Any, table: str) -> bool: ...
 
     def rows(self, c: Any) -> Iterator[dict[str, Any]]:
-        """Every row, in key order, as comparable Python values (for ``ledger verify``)."""
-        c.execute(self.q(f"SELECT * FROM {{t}} ORDER BY {', '.join(self.key_columns)}"))
-        while batch := c.fetchmany(5_000):
+        """Every row, in key order, a page at a time, as comparable Python values."""
+        keys = ", ".join(self.key_columns)
+        marks = ", ".join("?" * len(self.key_columns))
+        last: tuple[Any, ...] | None = None
+        while True:
+            where = "" if last is None else f"WHERE ({keys}) > ({marks}) "
+            c.execute(self.q(f"SELECT * FROM {{t}} {where}ORDER BY {keys} LIMIT 5000"), last or ())
+            batch = c.fetchall()
             for row in batch:
                 yield self.normalise(dict(row))
+            if len(batch) < 5000:
+                return
+            last = tuple(batch[-1][k] for k in self.key_columns)
 
     key_columns: ClassVar[tuple[str, ...]]
 
@@ -188,6 +200,10 @@ class SQLiteView(SQLiteTrackingRecorder, View):
 
     def _live_tracking_name(self) -> str:
         return f"{self.app_name}.{self.base_table}"
+
+    @property
+    def tracking_table(self) -> str:
+        return "tracking"
 
     @contextmanager
     def writing(self) -> Iterator[Any]:
@@ -251,6 +267,10 @@ class PostgresView(PostgresTrackingRecorder, View):
 
     def _live_tracking_name(self) -> str:
         return self.app_name
+
+    @property
+    def tracking_table(self) -> str:
+        return self.tracking_table_name
 
     @contextmanager
     def writing(self) -> Iterator[Any]:
@@ -316,7 +336,8 @@ class PostgresView(PostgresTrackingRecorder, View):
 
 _CREATE_TABLE = re.compile(r'^CREATE TABLE\s+("?)\w+\1', re.IGNORECASE)
 _CREATE_INDEX = re.compile(
-    r'^(CREATE (?:UNIQUE )?INDEX)\s+(?:"?[\w]+"?\.)?("?)(\w+)\2\s+ON\s+\S+\s', re.IGNORECASE
+    r'^(CREATE (?:UNIQUE )?INDEX)\s+(?:IF NOT EXISTS\s+)?(?:"?\w+"?\.)?("?)(\w+)\2\s+ON\s+\S+\s',
+    re.IGNORECASE,
 )
 
 
@@ -328,7 +349,7 @@ def _retarget_index(sql: str, table: str) -> str:
         raise ValueError(f"cannot read the index definition {sql!r}")
     name = match.group(3)
     other = name.removesuffix("__r") if name.endswith("__r") else name + "__r"
-    return f'{match.group(1)} "{other}" ON {table} ' + sql[match.end() :]
+    return f'{match.group(1)} IF NOT EXISTS "{other}" ON {table} ' + sql[match.end() :]
 
 
 class ViewProjection(Projection[View]):
