@@ -133,6 +133,9 @@ class PlatformOut(BaseModel):
     reserve_while_pending: bool | None
     warehouses: dict[str, str]
     carriers: dict[str, str]
+    position: int | None = Field(
+        None, description="Of this change (PUT only), for ?after= reads; null if nothing changed."
+    )
 
 
 class PlatformStatus(BaseModel):

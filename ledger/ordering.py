@@ -48,8 +48,11 @@ class OrderDesk:
 
     # -- platforms ---------------------------------------------------------------------------
 
-    def configure(self, name: str, settings: dict[str, Any]) -> tuple[Platform, list[Order]]:
-        """Create or change a platform; orders held for a reason it resolves are imported."""
+    def configure(
+        self, name: str, settings: dict[str, Any]
+    ) -> tuple[Platform, list[Order], int | None]:
+        """Create or change a platform; orders held for a reason it resolves are imported.
+        Returns the platform, the orders released, and the position of the last write."""
         key = ids.platform_id(name)
         for attempt in range(MAX_ATTEMPTS):
             platform: Platform | None = self.app.loader.load_many([key]).get(key)
@@ -58,13 +61,14 @@ class OrderDesk:
             else:
                 platform.reconfigure(settings)
             try:
-                self.app.store_events(list(platform.collect_events()))
+                positions = self.app.store_events(list(platform.collect_events()))
                 break
             except IntegrityError:
                 time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))
         else:
             raise Busy("the platform changed concurrently too often; try again")
         released = []
+        position = max(positions.values(), default=None)
         for order in self.held(name):
             if platform.hold_reason(order.carrier) is None:
                 outcome = self._command(
@@ -72,7 +76,8 @@ class OrderDesk:
                 )
                 if outcome.order is not None:
                     released.append(outcome.order)
-        return platform, released
+                position = max(position or 0, outcome.position or 0) or None
+        return platform, released, position
 
     def platform(self, name: str) -> Platform:
         key = ids.platform_id(name)

@@ -28,11 +28,16 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     summary="Configure a platform; held orders it now allows are imported at once",
 )
 def configure(name: Name, body: PlatformIn, container: ContainerDep, _: Admin) -> dict[str, Any]:
-    platform, _released = container.orders.configure(name, body.model_dump(mode="json"))
-    return platform.public()
+    platform, _released, position = container.orders.configure(name, body.model_dump(mode="json"))
+    return {**platform.public(), "position": position}
 
 
-@router.get("/platforms/{name}", response_model=PlatformOut, responses=_NOT_FOUND)
+@router.get(
+    "/platforms/{name}",
+    response_model=PlatformOut,
+    response_model_exclude_unset=True,
+    responses=_NOT_FOUND,
+)
 def get_platform(name: Name, container: ContainerDep, _: Reader) -> dict[str, Any]:
     return container.orders.platform(name).public()
 
