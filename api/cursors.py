@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import datetime
 
 from ledger.errors import InvalidInput
 
@@ -36,3 +37,20 @@ def decode_position(cursor: str | None) -> int | None:
     if not value.startswith("p") or not value[1:].isdigit() or len(value) > 20:
         raise InvalidInput("cursor is not one this API returned", field="cursor")
     return int(value[1:])
+
+
+def encode_moment_and_position(moment: datetime, position: int) -> str:
+    return encode_cursor(f"t{position}|{moment.isoformat()}")
+
+
+def decode_moment_and_position(cursor: str | None) -> tuple[datetime, int] | None:
+    value = decode_cursor(cursor)
+    if value is None:
+        return None
+    position, _, moment = value[1:].partition("|")
+    try:
+        if not value.startswith("t") or not position.isdigit() or len(position) > 19:
+            raise ValueError(value)
+        return datetime.fromisoformat(moment), int(position)
+    except ValueError:
+        raise InvalidInput("cursor is not one this API returned", field="cursor") from None

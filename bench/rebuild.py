@@ -60,8 +60,9 @@ def load(url: str, start: int, stop: int, total: int, skus: int) -> None:
                     {
                         "movement_id": f"m{i}",
                         "sku": f"SKU-{i % skus:05d}",
-                        "kind": "invoice" if i % 10 else "scan",
-                        "quantity": "5" if i % 10 else "-1",
+                        # Every tenth round over the SKUs is a round of scans of -1.
+                        "kind": "scan" if (i // skus) % 10 == 9 else "invoice",
+                        "quantity": "-1" if (i // skus) % 10 == 9 else "5",
                         "reference": f"NF {i // 3}",
                         "occurred_at": (T0 + step * i).isoformat(),
                     }
@@ -156,7 +157,8 @@ def lag_under_load(
                 samples.append((time.perf_counter(), tuple(p or 0 for p in row)))
                 time.sleep(0.005)
 
-    clients = 8
+    # Enough clients that the pace, not each client's latency, sets the rate.
+    clients = 32
     interval = clients / rate
     lock = threading.Lock()
     deadline = time.perf_counter() + seconds

@@ -161,6 +161,10 @@ class View(TrackingRecorder, ABC):
     @abstractmethod
     def copy_other_indexes(self, c: Any, source: str, target: str) -> None: ...
 
+    @abstractmethod
+    def analyze(self) -> None:
+        """Give the planner statistics of freshly filled tables before they serve reads."""
+
     def table_exists(self, c: Any) -> bool:
         return self._exists(c, self.table_name)
 
@@ -250,6 +254,11 @@ class SQLiteView(SQLiteTrackingRecorder, View):
         for (sql,) in c.fetchall():
             c.execute(_retarget_index(sql, f'"{target}"'))
 
+    def analyze(self) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            for base in self.tables:
+                c.execute(f"ANALYZE {self.quoted(base + self.suffix)}")
+
     def _exists(self, c: Any, table: str) -> bool:
         c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
         return c.fetchone() is not None
@@ -328,6 +337,17 @@ class PostgresView(PostgresTrackingRecorder, View):
             for r in c.fetchall()
             if r["indexdef"].startswith("CREATE UNIQUE") == unique
         ]
+
+    def analyze(self) -> None:
+        # VACUUM cannot run in a transaction; it also marks the pages all-visible, so that
+        # the first reads of a rebuilt table can use index-only scans.
+        with self.datastore.get_connection() as conn:
+            conn.autocommit = True
+            try:
+                for base in self.tables:
+                    conn.execute(f"VACUUM ANALYZE {self.quoted(base + self.suffix)}")
+            finally:
+                conn.autocommit = False
 
     def _exists(self, c: Any, table: str) -> bool:
         c.execute("SELECT to_regclass(%s) AS t", (f'"{self.datastore.schema}"."{table}"',))

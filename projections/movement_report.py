@@ -61,6 +61,23 @@ class ReportFilter:
     since: datetime | None = None
     until: datetime | None = None
 
+    @property
+    def by_date(self) -> bool:
+        """Read in occurred_at order: a date window with nothing narrower to go by."""
+        return (self.since is not None or self.until is not None) and self.sku is None
+
+
+@dataclass(frozen=True)
+class ReportCursor:
+    """Where a page ended: its last row's position (and occurred_at, in date order)."""
+
+    position: int
+    occurred_at: datetime | None = None
+
+    @classmethod
+    def after(cls, row: dict[str, Any]) -> ReportCursor:
+        return cls(row["position"], row["occurred_at"])
+
 
 class MovementReportView(View):
     tables = ("movement_report", "movement_report_stocks")
@@ -119,9 +136,12 @@ class MovementReportView(View):
     # -- reading -----------------------------------------------------------------------------
 
     def report(
-        self, where: ReportFilter, *, before: int | None, limit: int
+        self, where: ReportFilter, *, before: ReportCursor | None, limit: int
     ) -> list[dict[str, Any]]:
-        """Up to ``limit`` rows matching ``where`` with position < ``before``, newest first."""
+        """Up to ``limit`` rows matching ``where`` after ``before``, newest first: by position
+        (recording order, in which the balances after each change add up), or, when the filter
+        is a date range (and no SKU), by occurred_at, so that any window reads as fast as the
+        newest one."""
         clauses, params = [], []
         for column in ("sku", "warehouse", "kind", "reference"):
             value = getattr(where, column)
@@ -134,18 +154,24 @@ class MovementReportView(View):
         if where.until is not None:
             clauses.append("occurred_at < ?")
             params.append(self.moment(where.until))
+        by_date = where.by_date
         if before is not None:
-            clauses.append("position < ?")
-            params.append(before)
+            if by_date and before.occurred_at is not None:
+                clauses.append("(occurred_at, position) < (?, ?)")
+                params += [self.moment(before.occurred_at), before.position]
+            else:
+                clauses.append("position < ?")
+                params.append(before.position)
         sql = "SELECT * FROM {t}"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
+        order = "occurred_at DESC, position DESC" if by_date else "position DESC"
         with self.reading() as c:
-            c.execute(self.q(sql + " ORDER BY position DESC LIMIT ?"), [*params, limit])
+            c.execute(self.q(f"{sql} ORDER BY {order} LIMIT ?"), [*params, limit])
             return [self.normalise(dict(r)) for r in c.fetchall()]
 
     def stream(
-        self, where: ReportFilter, *, before: int | None, page: int = 2_000
+        self, where: ReportFilter, *, before: ReportCursor | None, page: int = 2_000
     ) -> Iterator[dict[str, Any]]:
         """Every matching row, newest first, a page at a time: memory stays flat however long
         the report, and no transaction stays open while a slow client reads."""
@@ -154,7 +180,7 @@ class MovementReportView(View):
             yield from rows
             if len(rows) < page:
                 return
-            before = rows[-1]["position"]
+            before = ReportCursor.after(rows[-1])
 
     def normalise(self, row: dict[str, Any]) -> dict[str, Any]:
         out = {name: row[name] for name in COLUMNS}

@@ -58,6 +58,7 @@ def rebuild(
     for kind, live, copy in pairs:
         with copy.writing() as c:
             copy.copy_indexes(c)
+        copy.analyze()
         position = _swap(app, live, copy)
         results.append(Rebuilt(kind.name, position, started[copy.base_table]))
     return results

@@ -12,13 +12,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from api.cursors import decode_position, encode_position
+from api.cursors import decode_moment_and_position, encode_moment_and_position
 from api.dependencies import ContainerDep, Reader
 from api.schemas import READ_ERRORS, After, ReportPage
 from ledger.movements import parse_moment
 from ledger.quantities import render
 from ledger.stock import MovementKind, ReservationKind
-from projections.movement_report import COLUMNS, ReportFilter
+from projections.movement_report import COLUMNS, ReportCursor, ReportFilter
 
 router = APIRouter(tags=["movements"])
 
@@ -64,7 +64,8 @@ def movement_report(
         since=parse_moment(since, "since"),
         until=parse_moment(until, "until"),
     )
-    before = decode_position(cursor)
+    decoded = decode_moment_and_position(cursor)
+    before = None if decoded is None else ReportCursor(decoded[1], decoded[0])
     container.wait_for("movement_report", after)
     report = container.movement_report
     if "text/csv" in request.headers.get("accept", ""):
@@ -76,7 +77,11 @@ def movement_report(
         )
     size = limit or 100
     rows = report.report(where, before=before, limit=size + 1)
-    next_cursor = encode_position(rows[size - 1]["position"]) if len(rows) > size else None
+    next_cursor = None
+    if len(rows) > size:
+        next_cursor = encode_moment_and_position(
+            rows[size - 1]["occurred_at"], rows[size - 1]["position"]
+        )
     return {"items": [_item(r) for r in rows[:size]], "next_cursor": next_cursor}
 
 

@@ -17,7 +17,7 @@ CREATE TABLE movement_report (
     recorded_at TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX movement_report_by_sku ON movement_report (sku, position);
-CREATE INDEX movement_report_by_date ON movement_report (occurred_at);
+CREATE INDEX movement_report_by_date ON movement_report (occurred_at, position);
 CREATE INDEX movement_report_by_reference ON movement_report (reference, position);
 
 -- The report's running balance per stock, and the SKU and warehouse its events do not carry.

@@ -17,7 +17,7 @@ from ledger.movements import MovementRequest
 from ledger.orders import OrderLine, OrderStatus
 from projections.catalog import VIEWS
 from projections.history import levels_at
-from projections.movement_report import ReportFilter
+from projections.movement_report import ReportCursor, ReportFilter
 from projections.order_list import OrderFilter
 from projections.rebuild import rebuild
 from projections.runner import PollingRunner
@@ -38,7 +38,8 @@ def record(container: Container, *rows: dict[str, Any], by: str = "t") -> list[i
 def report(container: Container, **where: Any) -> list[dict[str, Any]]:
     limit = where.pop("limit", 100)
     before = where.pop("before", None)
-    return container.movement_report.report(ReportFilter(**where), before=before, limit=limit)
+    cursor = None if before is None else ReportCursor(before)
+    return container.movement_report.report(ReportFilter(**where), before=cursor, limit=limit)
 
 
 def all_rows(container: Container) -> dict[str, list[dict[str, Any]]]:
@@ -128,6 +129,33 @@ def test_report_filters_and_keyset_pages(container: Container) -> None:
     assert report(container, before=everything[-1]["position"]) == []
     streamed = list(container.movement_report.stream(ReportFilter(), before=None, page=5))
     assert streamed == everything
+
+
+def test_a_date_window_reads_in_occurred_at_order_and_pages_by_it(container: Container) -> None:
+    for n in range(6):
+        record(
+            container,
+            {
+                "movement_id": f"m{n}",
+                "quantity": "1",
+                "occurred_at": (T0 + timedelta(hours=n)).isoformat(),
+            },
+        )
+    # Recorded last, dated before the others: newest by position, oldest by date.
+    record(container, {"movement_id": "late", "quantity": "1", "occurred_at": T0.isoformat()})
+    container.catch_up()
+    assert [r["movement_id"] for r in report(container)][:2] == ["late", "m5"]
+    where = ReportFilter(since=T0, until=T0 + timedelta(days=1))
+    view = container.movement_report
+    first = view.report(where, before=None, limit=4)
+    assert [r["movement_id"] for r in first] == ["m5", "m4", "m3", "m2"]
+    rest = view.report(where, before=ReportCursor.after(first[-1]), limit=4)
+    assert [r["movement_id"] for r in rest] == ["m1", "late", "m0"]  # same moment: by position
+    # With a SKU, the report stays in recording order, where balances add up.
+    by_sku = ReportFilter(sku="SKU-1", since=T0, until=T0 + timedelta(days=1))
+    rows = view.report(by_sku, before=None, limit=10)
+    assert [r["movement_id"] for r in rows][:2] == ["late", "m5"]
+    assert [r["physical_after"] for r in rows] == [7, 6, 5, 4, 3, 2, 1]
 
 
 def test_stock_at_a_moment_counts_what_occurred_by_then(container: Container) -> None:
