@@ -10,6 +10,7 @@ holds both outputs identical, so what is stored does not depend on which path wr
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
@@ -20,6 +21,24 @@ from eventsourcing.persistence import JSONTranscoder
 
 
 class FlatJSONTranscoder(JSONTranscoder):
+    def decode(self, data: bytes) -> Any:
+        # The inverse shortcut: parse without a hook (the library calls back into Python for
+        # every object) and unwrap the three known shapes at the top level. Anything else
+        # (lists, other nested objects, other types) is decoded by the library from scratch.
+        obj = _loads(data.decode("utf8"))
+        if type(obj) is not dict:
+            return super().decode(data)
+        for key, value in obj.items():
+            kind = type(value)
+            if kind is dict:
+                decode = _UNWRAP.get(value.get("_type_")) if len(value) == 2 else None
+                if decode is None or "_data_" not in value:
+                    return super().decode(data)
+                obj[key] = decode(value["_data_"])
+            elif kind is list:
+                return super().decode(data)
+        return obj
+
     def encode(self, obj: Any) -> bytes:
         if type(obj) is dict:
             parts = []
@@ -30,6 +49,10 @@ class FlatJSONTranscoder(JSONTranscoder):
                 parts.append(f"{encode_basestring(key)}:{encoded}")
             return ("{" + ",".join(parts) + "}").encode("utf8")
         return super().encode(obj)
+
+
+_loads = json.loads
+_UNWRAP = {"decimal_str": Decimal, "datetime_iso": datetime.fromisoformat, "uuid_hex": UUID}
 
 
 def _encode_value(value: Any) -> str | None:

@@ -50,6 +50,8 @@ class View(TrackingRecorder, ABC):
     is_postgres: ClassVar[bool]
     suffix = ""
     app_name = "Ledger"
+    continuing = False
+    _written_through: int | None = None
 
     # -- naming ------------------------------------------------------------------------------
 
@@ -95,6 +97,10 @@ class View(TrackingRecorder, ABC):
         """Apply ``events`` and move the view to ``last_position``, provided it is still at
         ``after``: one transaction. ``last_position`` may lie beyond the last event of
         interest; the view has then read, and skipped, everything up to it."""
+        # Whether this object wrote the view's previous page: then what it remembers of the
+        # view (a cache a subclass may keep) is still the view's state.
+        self.continuing = self._written_through == after
+        self._written_through = None
         with self.writing() as c:
             current = self._max_tracking_id(self.tracking_name(), c) or 0
             if current != after:
@@ -103,6 +109,7 @@ class View(TrackingRecorder, ABC):
                 self.write(c, events)
             if last_position > after:
                 self._insert_tracking(c, Tracking(self.tracking_name(), last_position))
+        self._written_through = max(last_position, after)
 
     @abstractmethod
     def write(self, c: Any, events: Page) -> None:

@@ -25,7 +25,7 @@ from projections.catalog import ViewKind, build_view
 
 log = logging.getLogger(__name__)
 
-PAGE = 10_000
+PAGE = 50_000
 
 Progress = Callable[[int, int], None]
 """Called with (events read so far, events to read in all) as the rebuild goes."""
@@ -78,33 +78,34 @@ def _prepare(live: View, copy: View, *, restart: bool) -> int:
 
 
 def fill(app: LedgerApplication, views: Sequence[View], *, progress: Progress | None) -> None:
-    """Apply every stored event to ``views``, in pages, each event decoded once."""
+    """Apply every stored event to ``views``, a range of ``PAGE`` positions at a time: only the
+    events some view cares about are read (the store filters them), each decoded once."""
     if not views:
         return
-    topics = frozenset(t for view in views for t in view.topics)
+    topics = sorted({t for view in views for t in view.topics})
     positions = {id(view): view.position() for view in views}
     start = first = min(positions.values())
     head = app.recorder.max_notification_id() or 0
-    while True:
-        page = app.recorder.select_notifications(start=start + 1, limit=PAGE)
-        if not page:
-            break
-        decoded = [
-            (app.mapper.to_domain_event(n), n.id, n.topic) for n in page if n.topic in topics
-        ]
-        last = page[-1].id
+    while start < head:
+        stop = min(start + PAGE, head)
+        page = app.recorder.select_notifications(
+            start=start, limit=PAGE, stop=stop, topics=topics, inclusive_of_start=False
+        )
+        decoded = [(app.mapper.to_domain_event(n), n.id, n.topic) for n in page]
         for view in views:
             after = positions[id(view)]
-            if after >= last:
+            if after >= stop:
                 continue
-            events = [(e, i) for e, i, topic in decoded if i > after and topic in view.topics]
-            view.apply(events, last, after=after)
-            positions[id(view)] = last
-        start = last
+            wanted = frozenset(view.topics)
+            events = [(e, i) for e, i, topic in decoded if i > after and topic in wanted]
+            view.apply(events, stop, after=after)
+            positions[id(view)] = stop
+        start = stop
+        if start == head:
+            # Writes go on while the copy fills: read on to the new head.
+            head = app.recorder.max_notification_id() or 0
         if progress is not None:
-            progress(last - first, max(head, last) - first)
-        if len(page) < PAGE:
-            break
+            progress(start - first, max(head - first, 1))
 
 
 def _swap(app: LedgerApplication, live: View, copy: View) -> int:

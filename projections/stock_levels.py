@@ -166,7 +166,7 @@ class PostgresStockLevelsView(PostgresView, StockLevelsView):
             c.execute(
                 self.q(
                     "INSERT INTO {t} (stock_id, sku, warehouse, position) "
-                    "SELECT * FROM unnest(?::uuid[], ?::text[], ?::text[], ?::bigint[]) "
+                    "SELECT * FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::bigint[]) "
                     "ON CONFLICT DO NOTHING"
                 ),
                 (
@@ -181,7 +181,7 @@ class PostgresStockLevelsView(PostgresView, StockLevelsView):
                 self.q(
                     "UPDATE {t} AS t SET physical = t.physical + d.physical, "
                     "reserved = t.reserved + d.reserved, position = d.position "
-                    "FROM unnest(?::uuid[], ?::numeric[], ?::numeric[], ?::bigint[]) "
+                    "FROM unnest(%b::uuid[], %b::numeric[], %b::numeric[], %b::bigint[]) "
                     "AS d(stock_id, physical, reserved, position) "
                     "WHERE t.stock_id = d.stock_id"
                 ),

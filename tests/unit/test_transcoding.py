@@ -41,6 +41,28 @@ def test_flat_states_encode_byte_for_byte_like_the_library(text: str) -> None:
     }
     assert ours.encode(state) == library.encode(state)
     assert library.decode(ours.encode(state)) == state
+    assert ours.decode(ours.encode(state)) == state
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"items": [{"sku": "A", "quantity": Decimal("1.5")}], "at": datetime.now(UTC)},
+        {"nested": {"a": Decimal(1), "b": 2}},
+        {"looks_wrapped": {"_type_": "unknown", "_data_": "x"}},
+        {"two_keys": {"_type_": "x", "other": 1}},
+        {"n": 0.5, "id": uuid4(), "s": "_type_"},
+    ],
+)
+def test_decoding_agrees_with_the_library_whatever_the_shape(state: dict[str, object]) -> None:
+    library, ours = transcoders()
+    try:
+        expected = library.decode(library.encode(state))
+    except TypeError:
+        with pytest.raises(TypeError):
+            ours.decode(library.encode(state))
+        return
+    assert ours.decode(library.encode(state)) == expected
 
 
 def test_anything_else_goes_to_the_library_encoder() -> None:
