@@ -29,8 +29,13 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     background: Annotated[
-        bool, typer.Option(help="Also run the background work (projections) in this process.")
-    ] = True,
+        bool | None,
+        typer.Option(
+            help="Also run the background work (projections) in this process "
+            "[default: LEDGER_BACKGROUND, true].",
+            show_default=False,
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Run the HTTP API (and, unless --no-background, the background work)."""

@@ -203,10 +203,19 @@ class PagedProjectionRunner(ProjectionRunner[LedgerApplication, View]):
             notifications = subscription.subscription
             after = projection.view.position()
             for first in notifications:
+                # Under a stream of writes, let a few more arrive: one transaction then carries
+                # many events instead of one or two.
+                is_stopping.wait(SETTLE)
                 page = [first]
                 # What the subscription has already fetched, without waiting for more.
-                while notifications._notifications_index < len(notifications._notifications):
-                    page.append(next(notifications))
+                while len(page) < PAGE and (
+                    notifications._notifications_index < len(notifications._notifications)
+                    or not notifications._notifications_queue.empty()
+                ):
+                    try:
+                        page.append(next(notifications))
+                    except StopIteration:
+                        break
                 page = [n for n in page if n.id > after]
                 if page:
                     projection.process_page(page, subscription.mapper, after=after)
