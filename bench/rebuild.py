@@ -160,6 +160,22 @@ def lag_under_load(
 
     # Batches of ten, paced: 2 cores cannot also serve 500 single POSTs/s while running the
     # projections and this client (singles peak near 700/s with nothing else running).
+    # A running server has its stocks in its cache; a cold one loads each stock's history
+    # on first use (about 100 events each here), which is the write path's cost, not lag.
+    headers = {"Authorization": f"Bearer {server.token}"}
+    with httpx.Client(base_url=server.url, headers=headers, timeout=120) as client:
+        for first in range(0, skus, 1_000):
+            rows = [
+                {
+                    "movement_id": f"warm-{i}",
+                    "sku": f"SKU-{i:05d}",
+                    "kind": "invoice",
+                    "quantity": "1",
+                }
+                for i in range(first, min(first + 1_000, skus))
+            ]
+            client.post("/movements/batch", json={"movements": rows}).raise_for_status()
+    time.sleep(2)
     clients, batch = 4, 10
     interval = clients * batch / rate
     lock = threading.Lock()
@@ -191,22 +207,6 @@ def lag_under_load(
                     writes.extend((top, done) for _ in range(batch))
                 next_at += interval
 
-    # A running server has its stocks in its cache; a cold one loads each stock's history
-    # on first use (about 100 events each here), which is the write path's cost, not lag.
-    headers = {"Authorization": f"Bearer {server.token}"}
-    with httpx.Client(base_url=server.url, headers=headers, timeout=120) as client:
-        for first in range(0, skus, 1_000):
-            rows = [
-                {
-                    "movement_id": f"warm-{i}",
-                    "sku": f"SKU-{i:05d}",
-                    "kind": "invoice",
-                    "quantity": "1",
-                }
-                for i in range(first, min(first + 1_000, skus))
-            ]
-            client.post("/movements/batch", json={"movements": rows}).raise_for_status()
-    time.sleep(2)
     sampler = threading.Thread(target=sample)
     sampler.start()
     started = time.perf_counter()
