@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import UTC, datetime
 
 from ledger.errors import InvalidInput
+
+MAX_POSITION = 2**63 - 1
 
 
 def encode_cursor(value: str) -> str:
@@ -34,9 +36,16 @@ def decode_position(cursor: str | None) -> int | None:
     value = decode_cursor(cursor)
     if value is None:
         return None
-    if not value.startswith("p") or not value[1:].isdigit() or len(value) > 20:
+    if not value.startswith("p"):
         raise InvalidInput("cursor is not one this API returned", field="cursor")
-    return int(value[1:])
+    return _position(value[1:])
+
+
+def _position(digits: str) -> int:
+    # ASCII digits only ("²".isdigit() is true), and within a BIGINT.
+    if not (digits.isascii() and digits.isdigit()) or int(digits) > MAX_POSITION:
+        raise InvalidInput("cursor is not one this API returned", field="cursor")
+    return int(digits)
 
 
 def encode_moment_and_position(moment: datetime, position: int) -> str:
@@ -48,9 +57,13 @@ def decode_moment_and_position(cursor: str | None) -> tuple[datetime, int] | Non
     if value is None:
         return None
     position, _, moment = value[1:].partition("|")
+    if not value.startswith("t") or len(position) > 19:
+        raise InvalidInput("cursor is not one this API returned", field="cursor")
     try:
-        if not value.startswith("t") or not position.isdigit() or len(position) > 19:
-            raise ValueError(value)
-        return datetime.fromisoformat(moment), int(position)
-    except ValueError:
+        at = datetime.fromisoformat(moment)
+        if at.tzinfo is None:
+            raise ValueError(moment)
+        at.astimezone(UTC)  # out of range once in UTC: OverflowError
+    except (ValueError, OverflowError):
         raise InvalidInput("cursor is not one this API returned", field="cursor") from None
+    return at, _position(position)

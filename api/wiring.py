@@ -79,7 +79,10 @@ class Container:
         return head, views
 
     def catch_up(self) -> None:
-        """Bring every view up to date now, in this thread (tests, CLI)."""
+        """Bring every view up to date now, in this thread (tests, CLI), when the runners
+        are not running: they share the view objects, which are not for two threads."""
+        if self.started:
+            raise RuntimeError("the runners are running: wait for them instead")
         for name, view in self.views.items():
             catch_up(self.app, VIEWS[name].projection(view))
 

@@ -116,7 +116,10 @@ def parse_moment(value: object, field: str) -> datetime | None:
         ) from None
     if moment.tzinfo is None:
         raise InvalidInput(f"{field} must carry a time zone (e.g. Z or -03:00)", field=field)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(f"{field} is out of range once in UTC: {value!r}", field=field) from None
 
 
 @dataclass

@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 
 MICROS = Decimal(1_000_000)
 REBUILD = "__rebuild"
-_MOMENT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 Page = Sequence[tuple[Any, int]]
 """Decoded events of interest to a view, each with its notification id, in order."""
@@ -52,6 +51,7 @@ class View(TrackingRecorder, ABC):
     app_name = "Ledger"
     continuing = False
     _written_through: int | None = None
+    _identity: Any = None
 
     # -- naming ------------------------------------------------------------------------------
 
@@ -99,17 +99,25 @@ class View(TrackingRecorder, ABC):
         interest; the view has then read, and skipped, everything up to it."""
         # Whether this object wrote the view's previous page: then what it remembers of the
         # view (a cache a subclass may keep) is still the view's state.
-        self.continuing = self._written_through == after
-        self._written_through = None
+        # A rebuild may swap the table in between without moving the position: the table's
+        # identity tells.
+        written_through, self._written_through = self._written_through, None
         with self.writing() as c:
             current = self._max_tracking_id(self.tracking_name(), c) or 0
             if current != after:
                 raise StalePage(f"{self.base_table} is at {current}, page was read after {after}")
+            identity = self.table_identity(c)
+            self.continuing = written_through == after and identity == self._identity
             if events:
                 self.write(c, events)
             if last_position > after:
                 self._insert_tracking(c, Tracking(self.tracking_name(), last_position))
         self._written_through = max(last_position, after)
+        self._identity = identity
+
+    @abstractmethod
+    def table_identity(self, c: Any) -> Any:
+        """What tells this table from another of the same name (one swapped in)."""
 
     @abstractmethod
     def write(self, c: Any, events: Page) -> None:
@@ -241,11 +249,13 @@ class SQLiteView(SQLiteTrackingRecorder, View):
         return UUID(value)
 
     def moment(self, value: datetime) -> str:
-        # Fixed-width UTC text sorts and compares in time order.
-        return value.astimezone(UTC).strftime(_MOMENT)
+        # Fixed-width UTC text sorts and compares in time order (the year zero-padded by
+        # hand: strftime does not pad years before 1000).
+        value = value.astimezone(UTC)
+        return f"{value.year:04d}-{value:%m-%dT%H:%M:%S.%f}Z"
 
     def from_moment(self, value: Any) -> datetime:
-        return datetime.strptime(value, _MOMENT).replace(tzinfo=UTC)
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
     def copy_table(self, c: Any, source: str, target: str) -> None:
         c.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (source,))
@@ -260,6 +270,11 @@ class SQLiteView(SQLiteTrackingRecorder, View):
         )
         for (sql,) in c.fetchall():
             c.execute(_retarget_index(sql, f'"{target}"'))
+
+    def table_identity(self, c: Any) -> Any:
+        c.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (self.table_name,))
+        row = c.fetchone()
+        return None if row is None else row[0]
 
     def analyze(self) -> None:
         with self.datastore.transaction(commit=True) as c:
@@ -349,12 +364,17 @@ class PostgresView(PostgresTrackingRecorder, View):
         # VACUUM cannot run in a transaction; it also marks the pages all-visible, so that
         # the first reads of a rebuilt table can use index-only scans.
         with self.datastore.get_connection() as conn:
+            was = conn.autocommit
             conn.autocommit = True
             try:
                 for base in self.tables:
                     conn.execute(f"VACUUM ANALYZE {self.quoted(base + self.suffix)}")
             finally:
-                conn.autocommit = False
+                conn.autocommit = was
+
+    def table_identity(self, c: Any) -> Any:
+        c.execute("SELECT to_regclass(%s)::oid AS oid", (self.table,))
+        return c.fetchone()["oid"]
 
     def _exists(self, c: Any, table: str) -> bool:
         c.execute("SELECT to_regclass(%s) AS t", (f'"{self.datastore.schema}"."{table}"',))

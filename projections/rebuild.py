@@ -13,6 +13,7 @@ All the views asked for are filled in one pass over the events, each event decod
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -59,7 +60,7 @@ def rebuild(
         with copy.writing() as c:
             copy.copy_indexes(c)
         copy.analyze()
-        position = _swap(app, live, copy)
+        position = _swap_patiently(app, live, copy)
         results.append(Rebuilt(kind.name, position, started[copy.base_table]))
     return results
 
@@ -108,9 +109,36 @@ def fill(app: LedgerApplication, views: Sequence[View], *, progress: Progress | 
             progress(start - first, max(head - first, 1))
 
 
-def _swap(app: LedgerApplication, live: View, copy: View) -> int:
+def _swap_patiently(app: LedgerApplication, live: View, copy: View, attempts: int = 20) -> int:
+    """Swap, giving up the locks when a long reader holds the table (a ``ledger verify``
+    scan, say) rather than queueing every other reader of the view behind the rename."""
+    for attempt in range(attempts):
+        try:
+            return _swap(app, live, copy)
+        except LockWaitTimeout:
+            log.warning("view %s is busy; swapping again (%s)", live.base_table, attempt + 1)
+            time.sleep(min(5.0, 0.2 * 2**attempt))
+    return _swap(app, live, copy, lock_timeout=None)
+
+
+class LockWaitTimeout(Exception):
+    pass
+
+
+def _swap(app: LedgerApplication, live: View, copy: View, lock_timeout: str | None = "2s") -> int:
     """Put the copy in the live view's place; returns the position it takes over at."""
+    try:
+        return _swap_once(app, live, copy, lock_timeout)
+    except Exception as error:
+        if "lock timeout" in str(error).lower():
+            raise LockWaitTimeout(str(error)) from error
+        raise
+
+
+def _swap_once(app: LedgerApplication, live: View, copy: View, lock_timeout: str | None) -> int:
     with live.writing() as c:
+        if live.is_postgres and lock_timeout is not None:
+            c.execute(f"SET LOCAL lock_timeout = '{lock_timeout}'")
         current = live._max_tracking_id(live.tracking_name(), c) or 0
         position = copy._max_tracking_id(copy.tracking_name(), c) or 0
         # The live view cannot move while this transaction holds its lock: bring the copy

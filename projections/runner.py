@@ -106,14 +106,9 @@ class _Supervised:
             delay = min(delay * 2, 0.1)
 
     def _failed(self, error: BaseException, backoff: float) -> float:
+        """Log, report and wait; never raises (the database may be what failed)."""
         self.last_error = f"{type(error).__name__}: {error}"
-        log.error(
-            "view %s failed after position %s; retrying in %.1f s",
-            self.name,
-            self.position(),
-            backoff,
-            exc_info=error,
-        )
+        log.error("view %s failed; retrying in %.1f s", self.name, backoff, exc_info=error)
         self._stop.wait(backoff)
         return min(backoff * 2, MAX_BACKOFF)
 
@@ -217,9 +212,16 @@ class PagedProjectionRunner(ProjectionRunner[LedgerApplication, View]):
                     except StopIteration:
                         break
                 page = [n for n in page if n.id > after]
-                if page:
-                    projection.process_page(page, subscription.mapper, after=after)
+                while page:
+                    try:
+                        projection.process_page(page, subscription.mapper, after=after)
+                    except StalePage:
+                        # Another process applied some of it: go on from where it stands.
+                        after = projection.view.position()
+                        page = [n for n in page if n.id > after]
+                        continue
                     after = page[-1].id
+                    break
         except BaseException as error:
             owner = runner()
             if owner is not None:

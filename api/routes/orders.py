@@ -69,7 +69,9 @@ def list_orders(
     after: After = None,
 ) -> dict[str, Any]:
     where = OrderFilter(
-        platform=platform, status=None if status is None else status.value, blocked=blocked
+        platform=None if platform is None else check_code(platform, "platform"),
+        status=None if status is None else status.value,
+        blocked=blocked,
     )
     before = decode_position(cursor)
     container.wait_for("order_list", after)

@@ -15,6 +15,7 @@ from fastapi.responses import StreamingResponse
 from api.cursors import decode_moment_and_position, encode_moment_and_position
 from api.dependencies import ContainerDep, Reader
 from api.schemas import READ_ERRORS, After, ReportPage
+from ledger.codes import check_code, check_text
 from ledger.movements import parse_moment
 from ledger.quantities import render
 from ledger.stock import MovementKind, ReservationKind
@@ -57,10 +58,10 @@ def movement_report(
     after: After = None,
 ) -> Any:
     where = ReportFilter(
-        sku=sku,
-        warehouse=warehouse,
+        sku=None if sku is None else check_code(sku, "sku"),
+        warehouse=None if warehouse is None else check_code(warehouse, "warehouse"),
         kind=None if kind is None else kind.value,
-        reference=reference,
+        reference=check_text(reference, "reference"),
         since=parse_moment(since, "since"),
         until=parse_moment(until, "until"),
     )

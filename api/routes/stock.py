@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query
 from api.cursors import decode_cursor, encode_cursor
 from api.dependencies import ContainerDep, Reader
 from api.schemas import READ_ERRORS, After, ErrorOut, SkuLevels, StockPage
+from ledger.codes import check_code
 from ledger.errors import NotFound
 from ledger.movements import parse_moment
 from projections.history import levels_at
@@ -40,6 +41,7 @@ def get_sku(
         ),
     ] = None,
 ) -> dict[str, Any]:
+    check_code(sku, "sku")
     moment = parse_moment(at, "at")
     container.wait_for("stock_levels", after)
     rows = container.stock_levels.levels_of(sku)
@@ -66,8 +68,11 @@ def list_stock(
     after: After = None,
 ) -> dict[str, Any]:
     container.wait_for("stock_levels", after)
+    after_sku = decode_cursor(cursor)
     rows = container.stock_levels.page(
-        warehouse=warehouse, after_sku=decode_cursor(cursor), limit=limit + 1
+        warehouse=None if warehouse is None else check_code(warehouse, "warehouse"),
+        after_sku=None if after_sku is None else check_code(after_sku, "cursor"),
+        limit=limit + 1,
     )
     items = [_sku_levels(sku, list(group)) for sku, group in groupby(rows, key=lambda r: r.sku)]
     next_cursor = None

@@ -91,6 +91,13 @@ def test_the_report_pages_as_json_and_streams_as_csv(server: Server) -> None:
         ({"limit": "0"}, "limit"),
         ({"limit": "1001"}, "limit"),
         ({"after": "-1"}, "after"),
+        ({"cursor": "cMKy"}, "cursor"),  # "p²": a digit to str.isdigit(), not to int()
+        ({"cursor": "dDk5OTk5OTk5OTk5OTk5OTk5OTl8MjAyNi0wMS0wMVQwMDowMDowMCswMDowMA"}, "cursor"),
+        ({"sku": "A\x00B"}, "sku"),
+        ({"warehouse": "\x07"}, "warehouse"),
+        ({"reference": "x\x00"}, "reference"),
+        ({"since": "0001-01-01T00:00:00+01:00"}, "since"),
+        ({"until": "9999-12-31T23:59:59-01:00"}, "until"),
     ],
 )
 def test_bad_report_queries_are_422_naming_the_field(
@@ -98,6 +105,25 @@ def test_bad_report_queries_are_422_naming_the_field(
 ) -> None:
     with shared_server.client() as client:
         response = client.get("/movements", params=params)
+    assert response.status_code == 422, response.text
+    assert field in response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/orders", {"cursor": "cDk5OTk5OTk5OTk5OTk5OTk5OTk"}, "cursor"),  # > BIGINT
+        ("/orders", {"platform": "\x00"}, "platform"),
+        ("/stock", {"cursor": "AA"}, "cursor"),  # a NUL once decoded
+        ("/stock", {"warehouse": "a\x00"}, "warehouse"),
+        ("/stock/SKU%00", {}, "sku"),
+    ],
+)
+def test_bad_reads_elsewhere_are_422_too(
+    shared_server: Server, path: str, params: dict[str, str], field: str
+) -> None:
+    with shared_server.client() as client:
+        response = client.get(path, params=params)
     assert response.status_code == 422, response.text
     assert field in response.text
 

@@ -368,3 +368,35 @@ def test_a_failing_view_is_reported_retried_and_skips_nothing(
     assert "Stock.InvoicePosted" in caplog.text  # the event it failed on is named
     [row] = view.levels_of("SKU-1")
     assert row.physical == 5
+
+
+def test_a_swapped_in_table_is_not_written_from_what_the_old_one_was(
+    container: Container,
+) -> None:
+    """A runner that remembers balances from before a rebuild must not carry them into the
+    rebuilt tables, even when the rebuild left the view's position where it was."""
+    busy_ledger(container)
+    container.catch_up()
+    report_view = container.movement_report
+    cache = report_view.__dict__["_cache"]
+    assert cache  # the runner's view object remembers balances from its last page
+    for balance in cache.values():
+        balance.physical += 100  # what a since-fixed bug would have left behind
+    rebuild(container.app, [VIEWS["movement_report"]])
+    assert report_view.position() == container.app.recorder.max_notification_id()
+    record(container, {"movement_id": "next", "sku": "S1", "quantity": "1"})
+    container.catch_up()
+    assert verify(container.app, report_view, lambda d: None).count == 0
+
+
+def test_a_backdated_moment_before_the_year_1000_sorts_and_reads_back(container: Container) -> None:
+    record(
+        container,
+        {"movement_id": "old", "quantity": "1", "occurred_at": "0999-05-06T07:08:09Z"},
+        {"movement_id": "new", "quantity": "1", "occurred_at": "2026-01-01T00:00:00Z"},
+    )
+    container.catch_up()
+    window = report(container, until=datetime(1500, 1, 1, tzinfo=UTC))
+    assert [r["movement_id"] for r in window] == ["old"]
+    assert window[0]["occurred_at"] == datetime(999, 5, 6, 7, 8, 9, tzinfo=UTC)
+    assert verify(container.app, container.movement_report, lambda d: None).count == 0
