@@ -38,7 +38,7 @@ from append import DEFAULT_DATABASE_URL, Server, machine, percentile  # the benc
 SCHEMA = "bench_rebuild"
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 SPAN = timedelta(days=30)
-VIEWS = ("stock_levels", "movement_report", "order_list")
+VIEWS = ("stock_levels", "movement_report", "order_list", "publisher")
 FLOORS = "floors: rebuild >= 20,000 events/s; report page p99 < 50 ms; lag p99 < 1 s"
 
 

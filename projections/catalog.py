@@ -20,6 +20,11 @@ from projections.order_list import (
     PostgresOrderListView,
     SQLiteOrderListView,
 )
+from projections.publisher import (
+    PostgresPublisherView,
+    PublisherProjection,
+    SQLitePublisherView,
+)
 from projections.stock_levels import (
     PostgresStockLevelsView,
     SQLiteStockLevelsView,
@@ -47,6 +52,7 @@ VIEWS: dict[str, ViewKind] = {
         ViewKind(StockLevelsProjection, SQLiteStockLevelsView, PostgresStockLevelsView),
         ViewKind(MovementReportProjection, SQLiteMovementReportView, PostgresMovementReportView),
         ViewKind(OrderListProjection, SQLiteOrderListView, PostgresOrderListView),
+        ViewKind(PublisherProjection, SQLitePublisherView, PostgresPublisherView),
     )
 }
 

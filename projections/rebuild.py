@@ -26,7 +26,7 @@ from projections.catalog import ViewKind, build_view
 
 log = logging.getLogger(__name__)
 
-PAGE = 50_000
+PAGE = 100_000
 
 Progress = Callable[[int, int], None]
 """Called with (events read so far, events to read in all) as the rebuild goes."""

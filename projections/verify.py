@@ -16,9 +16,11 @@ from typing import Any
 
 from ledger.application import LedgerApplication
 from ledger.stock import EVENT_KINDS, Stock
+from projections import publisher
 from projections.base import View
 from projections.movement_report import MovementReportView
 from projections.order_list import OrderListView, fold
+from projections.publisher import PublisherView
 from projections.stock_levels import StockLevelsView, physical_and_reserved_change
 
 PAGE = 10_000
@@ -114,6 +116,8 @@ def _replay(view: View, events: Iterator[tuple[Any, int]]) -> Iterator[dict[str,
         return _movement_report(events)
     if isinstance(view, OrderListView):
         return _order_list(events)
+    if isinstance(view, PublisherView):
+        return publisher.replay(events)
     raise TypeError(f"no replay for {type(view).__name__}")
 
 

@@ -189,6 +189,7 @@ def test_health_and_metrics_show_each_views_position_and_lag(server: Server) -> 
             "stock_levels",
             "movement_report",
             "order_list",
+            "publisher",
         }
         assert all(v["lag"] == 0 and not v["failing"] for v in health["views"])
         metrics = httpx.get(f"{server.url}/metrics")
@@ -196,7 +197,7 @@ def test_health_and_metrics_show_each_views_position_and_lag(server: Server) -> 
         text = metrics.text
         head = health["event_store_position"]
         assert f"ledger_event_store_position {float(head)}" in text
-        for view in ("stock_levels", "movement_report", "order_list"):
+        for view in ("stock_levels", "movement_report", "order_list", "publisher"):
             assert f'ledger_view_lag_events{{view="{view}"}} 0.0' in text
             assert f'ledger_view_failing{{view="{view}"}} 0.0' in text
 

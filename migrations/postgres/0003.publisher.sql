@@ -1,0 +1,27 @@
+-- What each platform should show: per platform and mapped warehouse, one row per SKU.
+CREATE TABLE publisher_desired (
+    platform TEXT NOT NULL,
+    sku TEXT NOT NULL,
+    warehouse TEXT NOT NULL,
+    platform_warehouse TEXT NOT NULL,
+    quantity NUMERIC(38, 6) NOT NULL,
+    position BIGINT NOT NULL,
+    PRIMARY KEY (platform, sku, warehouse)
+);
+CREATE INDEX publisher_desired_by_change ON publisher_desired (platform, position);
+
+-- The view's own available quantity per stock, and its SKU and warehouse.
+CREATE TABLE publisher_stocks (
+    stock_id UUID PRIMARY KEY,
+    sku TEXT NOT NULL,
+    warehouse TEXT NOT NULL,
+    available NUMERIC(38, 6) NOT NULL
+);
+CREATE INDEX publisher_stocks_by_warehouse ON publisher_stocks (warehouse);
+
+-- Each platform's warehouse mapping (ledger warehouse -> platform warehouse), as JSON.
+CREATE TABLE publisher_platforms (
+    platform TEXT PRIMARY KEY,
+    platform_id UUID NOT NULL,
+    warehouses TEXT NOT NULL
+);
