@@ -245,7 +245,15 @@ class FollowingRunner(_Supervised):
         self.view_class = view_class
         # The tables exist by now (``build`` made them): runners starting together must not
         # race to create them again ("tuple concurrently updated").
-        self.env = {**env, "CREATE_TABLE": "false"}
+        self.env = {
+            **env,
+            "CREATE_TABLE": "false",
+            # The library opens a pool's minimum at once, for the runner's application and
+            # again for its view: a runner needs one connection to read, one to LISTEN and one
+            # to write, not ten (four views took 40 of PostgreSQL's 100).
+            "POSTGRES_POOL_SIZE": "1",
+            "POSTGRES_MAX_OVERFLOW": "3",
+        }
 
     def _run(self) -> None:
         backoff = 0.1
