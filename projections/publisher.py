@@ -68,6 +68,13 @@ class PublisherFold:
             self.stocks[event.originator_id] = StockState(
                 event.sku, event.warehouse, Decimal(0), changed=True
             )
+            # A new SKU is shown as 0 until it has stock: a platform may list it with a
+            # quantity of its own, and the ledger is the truth.
+            for name, warehouses in self.platforms.items():
+                if event.warehouse in warehouses:
+                    self.upserts[(name, event.sku, event.warehouse)] = Desired(
+                        warehouses[event.warehouse], Decimal(0), position
+                    )
         elif isinstance(event, Stock.Moved):
             stock = self.stocks[event.originator_id]
             physical, reserved = physical_and_reserved_change(event)

@@ -101,3 +101,13 @@ def test_mapping_a_warehouse_later_publishes_what_it_holds_and_unmapping_drops_i
     live = rows(container)
     rebuild(container.app, [VIEWS["publisher"]])
     assert rows(container) == live
+
+
+def test_a_new_sku_in_a_mapped_warehouse_is_shown_as_zero_until_it_has_stock(
+    container: Container,
+) -> None:
+    platform(container, "shop", {"main": "1_1"})
+    line = [OrderLine("NEW", "main", Decimal(1))]
+    container.orders.import_order("shop", "o1", OrderStatus.PAYMENT_CONFIRMED, "PAC", line, "t")
+    assert shown(container, "shop") == {("NEW", "main"): ("1_1", 0)}
+    assert verify(container.app, container.views["publisher"], lambda d: None).count == 0
