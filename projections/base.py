@@ -102,16 +102,23 @@ class View(TrackingRecorder, ABC):
         # A rebuild may swap the table in between without moving the position: the table's
         # identity tells.
         written_through, self._written_through = self._written_through, None
-        with self.writing() as c:
-            current = self._max_tracking_id(self.tracking_name(), c) or 0
-            if current != after:
-                raise StalePage(f"{self.base_table} is at {current}, page was read after {after}")
-            identity = self.table_identity(c)
-            self.continuing = written_through == after and identity == self._identity
-            if events:
-                self.write(c, events)
-            if last_position > after:
-                self._insert_tracking(c, Tracking(self.tracking_name(), last_position))
+        try:
+            with self.writing() as c:
+                current = self._max_tracking_id(self.tracking_name(), c) or 0
+                if current != after:
+                    raise StalePage(
+                        f"{self.base_table} is at {current}, page was read after {after}"
+                    )
+                identity = self.table_identity(c)
+                self.continuing = written_through == after and identity == self._identity
+                if events:
+                    self.write(c, events)
+                if last_position > after:
+                    self._insert_tracking(c, Tracking(self.tracking_name(), last_position))
+        finally:
+            # Only ``apply`` may vouch for what this object remembers: a ``write`` called
+            # outside it (the rebuild's swap) must not trust a cache.
+            self.continuing = False
         self._written_through = max(last_position, after)
         self._identity = identity
 

@@ -237,16 +237,21 @@ class PublisherView(View):
     # -- reading -----------------------------------------------------------------------------
 
     def desired(
-        self, platform: str, *, after_position: int = 0, limit: int = 1000
+        self, platform: str, *, after: tuple[int, str, str] | None = None, limit: int = 1000
     ) -> list[dict[str, Any]]:
-        """A platform's desired rows changed after ``after_position``, oldest change first."""
+        """A platform's desired rows changed after ``after`` (a previous row's position, SKU
+        and warehouse: one mapping change writes many rows at one position), oldest first."""
+        where, params = "", [platform]
+        if after is not None:
+            where = " AND (position, sku, warehouse) > (?, ?, ?)"
+            params += list(after)
         with self.reading() as c:
             c.execute(
                 self.q(
-                    "SELECT * FROM {t} WHERE platform = ? AND position > ? "
+                    f"SELECT * FROM {{t}} WHERE platform = ?{where} "
                     "ORDER BY position, sku, warehouse LIMIT ?"
                 ),
-                (platform, after_position, limit),
+                [*params, limit],
             )
             return [self.normalise(dict(r)) for r in c.fetchall()]
 

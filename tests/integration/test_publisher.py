@@ -111,3 +111,17 @@ def test_a_new_sku_in_a_mapped_warehouse_is_shown_as_zero_until_it_has_stock(
     container.orders.import_order("shop", "o1", OrderStatus.PAYMENT_CONFIRMED, "PAC", line, "t")
     assert shown(container, "shop") == {("NEW", "main"): ("1_1", 0)}
     assert verify(container.app, container.views["publisher"], lambda d: None).count == 0
+
+
+def test_desired_rows_page_through_many_written_at_one_position(container: Container) -> None:
+    for n in range(5):
+        move(container, f"m{n}", "1", sku=f"S{n}")
+    platform(container, "shop", {"main": "1_1"})  # five rows, one position
+    container.catch_up()
+    view: PublisherView = container.views["publisher"]  # type: ignore[assignment]
+    seen, after = [], None
+    while page := view.desired("shop", after=after, limit=2):
+        seen += [r["sku"] for r in page]
+        last = page[-1]
+        after = (last["position"], last["sku"], last["warehouse"])
+    assert seen == ["S0", "S1", "S2", "S3", "S4"]

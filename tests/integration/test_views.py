@@ -400,3 +400,25 @@ def test_a_backdated_moment_before_the_year_1000_sorts_and_reads_back(container:
     assert [r["movement_id"] for r in window] == ["old"]
     assert window[0]["occurred_at"] == datetime(999, 5, 6, 7, 8, 9, tzinfo=UTC)
     assert verify(container.app, container.movement_report, lambda d: None).count == 0
+
+
+def test_the_swap_catches_up_from_the_copys_tables_not_from_memory(container: Container) -> None:
+    """The swap writes outside ``apply``; if its transaction is retried (a lock timeout), what
+    the copy remembers may hold uncommitted changes: it must read its tables instead."""
+    from projections.base import REBUILD
+    from projections.catalog import build_view
+    from projections.rebuild import _prepare, _swap, fill
+
+    busy_ledger(container)
+    container.catch_up()
+    kind = VIEWS["movement_report"]
+    live = container.movement_report
+    copy = build_view(kind, container.app.factory.datastore, suffix=REBUILD)  # type: ignore[attr-defined]
+    _prepare(live, copy, restart=True)
+    fill(container.app, [copy], progress=None)
+    for balance in copy.__dict__["_cache"].values():
+        balance.physical += 100  # as if a rolled-back swap had left its changes in memory
+    record(container, {"movement_id": "during", "sku": "S1", "quantity": "1"})
+    container.catch_up()  # the live view moves on; the swap must catch the copy up
+    _swap(container.app, live, copy)
+    assert verify(container.app, live, lambda d: None).count == 0
