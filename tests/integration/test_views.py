@@ -402,7 +402,9 @@ def test_a_backdated_moment_before_the_year_1000_sorts_and_reads_back(container:
     assert verify(container.app, container.movement_report, lambda d: None).count == 0
 
 
-def test_the_swap_catches_up_from_the_copys_tables_not_from_memory(container: Container) -> None:
+def test_the_swap_catches_up_from_the_copys_tables_not_from_memory(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The swap writes outside ``apply``; if its transaction is retried (a lock timeout), what
     the copy remembers may hold uncommitted changes: it must read its tables instead."""
     from projections.base import REBUILD
@@ -415,6 +417,7 @@ def test_the_swap_catches_up_from_the_copys_tables_not_from_memory(container: Co
     live = container.movement_report
     copy = build_view(kind, container.app.factory.datastore, suffix=REBUILD)  # type: ignore[attr-defined]
     _prepare(live, copy, restart=True)
+    monkeypatch.setattr("projections.rebuild.PAGE", 40)  # several pages: the copy remembers
     fill(container.app, [copy], progress=None)
     for balance in copy.__dict__["_cache"].values():
         balance.physical += 100  # as if a rolled-back swap had left its changes in memory
