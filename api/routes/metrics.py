@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from api.dependencies import ContainerDep
+from api.dependencies import ContainerDep, Reader
 from api.wiring import Container
 
 router = APIRouter(tags=["health"])
@@ -47,8 +47,8 @@ class _ViewCollector:
         yield from families.values()
 
 
-@router.get("/metrics", summary="Prometheus metrics (no token needed, like /healthz)")
-def metrics(container: ContainerDep) -> Response:
+@router.get("/metrics", summary="Prometheus metrics (a read token, as for every endpoint)")
+def metrics(container: ContainerDep, _: Reader) -> Response:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_ViewCollector(container))  # type: ignore[arg-type]
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -192,7 +192,8 @@ def test_health_and_metrics_show_each_views_position_and_lag(server: Server) -> 
             "publisher",
         }
         assert all(v["lag"] == 0 and not v["failing"] for v in health["views"])
-        metrics = httpx.get(f"{server.url}/metrics")
+        assert httpx.get(f"{server.url}/metrics").status_code == 401  # the contract: a token
+        metrics = client.get("/metrics")
         assert metrics.status_code == 200
         text = metrics.text
         head = health["event_store_position"]
