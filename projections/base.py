@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -52,6 +52,9 @@ class View(TrackingRecorder, ABC):
     continuing = False
     _written_through: int | None = None
     _identity: Any = None
+    remembers: ClassVar[bool] = False
+    """Whether the view keeps per-key state between pages (``remembered``)."""
+    MEMORY_LIMIT = 200_000
 
     # -- naming ------------------------------------------------------------------------------
 
@@ -73,13 +76,13 @@ class View(TrackingRecorder, ABC):
 
     def _names(self, sql: str) -> str:
         sql = sql.replace("{t}", self.table)
-        for base in self.tables[1:]:
+        for base in self.tables:
             sql = sql.replace("{" + base + "}", self.quoted(base + self.suffix))
         return sql
 
-    def tracking_name(self, rebuild: bool = False) -> str:
+    def tracking_name(self) -> str:
         name = self._live_tracking_name()
-        return name + REBUILD if rebuild or self.suffix else name
+        return name + REBUILD if self.suffix else name
 
     @abstractmethod
     def _live_tracking_name(self) -> str: ...
@@ -109,7 +112,8 @@ class View(TrackingRecorder, ABC):
                     raise StalePage(
                         f"{self.base_table} is at {current}, page was read after {after}"
                     )
-                identity = self.table_identity(c)
+                # Only a view that remembers state needs to know which table it writes.
+                identity = self.table_identity(c) if self.remembers else None
                 self.continuing = written_through == after and identity == self._identity
                 if events:
                     self.write(c, events)
@@ -121,6 +125,28 @@ class View(TrackingRecorder, ABC):
             self.continuing = False
         self._written_through = max(last_position, after)
         self._identity = identity
+
+    def remembered(self) -> dict[Any, Any]:
+        """Per-key state this object wrote with its previous pages, for ``write`` to read
+        instead of the tables: valid only while it is the view's one writer (``continuing``),
+        emptied otherwise, and bounded (a view of more keys looks the rest up). ``write``
+        must add to it only what its transaction writes: a failed page clears
+        ``continuing``, and the next page then starts from an empty memory."""
+        memory: dict[Any, Any] = self.__dict__.setdefault("_memory", {})
+        if not self.continuing or len(memory) > self.MEMORY_LIMIT:
+            memory.clear()
+        return memory
+
+    def rows_with(self, c: Any, table: str, column: str, values: Iterable[Any]) -> list[Any]:
+        """Rows of ``table`` (a ``{name}`` of this view) whose ``column`` is one of
+        ``values``, in one query or a few."""
+        values = list(values)
+        if not values:
+            return []
+        return self._rows_with(c, self._names("{" + table + "}"), column, values)
+
+    @abstractmethod
+    def _rows_with(self, c: Any, table: str, column: str, values: list[Any]) -> list[Any]: ...
 
     @abstractmethod
     def table_identity(self, c: Any) -> Any:
@@ -278,6 +304,16 @@ class SQLiteView(SQLiteTrackingRecorder, View):
         for (sql,) in c.fetchall():
             c.execute(_retarget_index(sql, f'"{target}"'))
 
+    def _rows_with(self, c: Any, table: str, column: str, values: list[Any]) -> list[Any]:
+        found = []
+        for start in range(0, len(values), 500):  # within SQLite's bound-parameter limit
+            chunk = [v.hex if isinstance(v, UUID) else v for v in values[start : start + 500]]
+            c.execute(
+                f"SELECT * FROM {table} WHERE {column} IN ({','.join('?' * len(chunk))})", chunk
+            )
+            found += c.fetchall()
+        return found
+
     def table_identity(self, c: Any) -> Any:
         c.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (self.table_name,))
         row = c.fetchone()
@@ -378,6 +414,10 @@ class PostgresView(PostgresTrackingRecorder, View):
                     conn.execute(f"VACUUM ANALYZE {self.quoted(base + self.suffix)}")
             finally:
                 conn.autocommit = was
+
+    def _rows_with(self, c: Any, table: str, column: str, values: list[Any]) -> list[Any]:
+        c.execute(f"SELECT * FROM {table} WHERE {column} = ANY(%b)", (values,))
+        return c.fetchall()
 
     def table_identity(self, c: Any) -> Any:
         c.execute("SELECT to_regclass(%s)::oid AS oid", (self.table,))

@@ -84,15 +84,11 @@ class MovementReportView(View):
     topics = tuple(get_topic(cls) for cls in (Stock.Opened, *EVENT_KINDS))
     key_columns = ("position",)
 
-    # The running balances this object last wrote, by stock: valid while it is the view's
-    # only writer (``continuing``), which spares a rebuild one lookup per stock per page.
-    # Bounded: a view of more stocks than this looks the others up.
-    CACHE_LIMIT = 200_000
+    # The running balances of the previous pages spare a rebuild one lookup per stock per page.
+    remembers = True
 
     def write(self, c: Any, events: Page) -> None:
-        cache: dict[UUID, Balance] = self.__dict__.setdefault("_cache", {})
-        if not self.continuing or len(cache) > self.CACHE_LIMIT:
-            cache.clear()
+        cache: dict[UUID, Balance] = self.remembered()
         wanted = {
             e.originator_id
             for e, _ in events
@@ -144,8 +140,13 @@ class MovementReportView(View):
         # this transaction fails, and the cache is then dropped before it is read.
         cache.update(changed)
 
-    @abstractmethod
-    def _balances(self, c: Any, stock_ids: set[UUID]) -> dict[UUID, Balance]: ...
+    def _balances(self, c: Any, stock_ids: set[UUID]) -> dict[UUID, Balance]:
+        return {
+            self.from_uid(r["stock_id"]): Balance(
+                r["sku"], r["warehouse"], self.from_qty(r["physical"]), self.from_qty(r["reserved"])
+            )
+            for r in self.rows_with(c, "movement_report_stocks", "stock_id", stock_ids)
+        }
 
     @abstractmethod
     def _insert_rows(self, c: Any, rows: list[tuple[Any, ...]]) -> None: ...
@@ -218,27 +219,6 @@ class MovementReportProjection(ViewProjection):
 
 
 class SQLiteMovementReportView(SQLiteView, MovementReportView):
-    def _balances(self, c: Any, stock_ids: set[UUID]) -> dict[UUID, Balance]:
-        found: dict[UUID, Balance] = {}
-        ids = [i.hex for i in stock_ids]
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            c.execute(
-                self.q(
-                    "SELECT * FROM {movement_report_stocks} WHERE stock_id IN "
-                    f"({','.join('?' * len(chunk))})"
-                ),
-                chunk,
-            )
-            for r in c.fetchall():
-                found[UUID(r["stock_id"])] = Balance(
-                    r["sku"],
-                    r["warehouse"],
-                    self.from_qty(r["physical"]),
-                    self.from_qty(r["reserved"]),
-                )
-        return found
-
     def _insert_rows(self, c: Any, rows: list[tuple[Any, ...]]) -> None:
         c.executemany(
             self.q(f"INSERT INTO {{t}} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * 15)})"),
@@ -260,18 +240,6 @@ class SQLiteMovementReportView(SQLiteView, MovementReportView):
 
 
 class PostgresMovementReportView(PostgresView, MovementReportView):
-    def _balances(self, c: Any, stock_ids: set[UUID]) -> dict[UUID, Balance]:
-        if not stock_ids:
-            return {}
-        c.execute(
-            self.q("SELECT * FROM {movement_report_stocks} WHERE stock_id = ANY(%b)"),
-            (list(stock_ids),),
-        )
-        return {
-            r["stock_id"]: Balance(r["sku"], r["warehouse"], r["physical"], r["reserved"])
-            for r in c.fetchall()
-        }
-
     def _insert_rows(self, c: Any, rows: list[tuple[Any, ...]]) -> None:
         if not rows:
             return

@@ -116,16 +116,9 @@ class OrderListView(View):
 
     def _load(self, c: Any, keys: set[UUID]) -> dict[UUID, dict[str, Any]]:
         found: dict[UUID, dict[str, Any]] = {}
-        ids = [self.uid(k) for k in keys]
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            c.execute(
-                self.q(f"SELECT * FROM {{t}} WHERE order_key IN ({','.join('?' * len(chunk))})"),
-                chunk,
-            )
-            for r in c.fetchall():
-                row = self.normalise(dict(r))
-                found[row.pop("order_key")] = row
+        for r in self.rows_with(c, "order_list", "order_key", keys):
+            row = self.normalise(dict(r))
+            found[row.pop("order_key")] = row
         return found
 
     def _save(self, c: Any, rows: dict[UUID, dict[str, Any]]) -> None:

@@ -120,14 +120,11 @@ class PublisherView(View):
     )
     key_columns = ("platform", "sku", "warehouse")
 
-    CACHE_LIMIT = 200_000
+    # The stock states of the previous pages spare a rebuild one lookup per stock per page.
+    remembers = True
 
     def write(self, c: Any, events: Page) -> None:
-        # Stock states this object last wrote, valid while it is the view's only writer
-        # (``continuing``): a rebuild then skips one lookup per stock per page.
-        cache: dict[UUID, StockState] = self.__dict__.setdefault("_cache", {})
-        if not self.continuing or len(cache) > self.CACHE_LIMIT:
-            cache.clear()
+        cache: dict[UUID, StockState] = self.remembered()
         stock_ids = {e.originator_id for e, _ in events if isinstance(e, Stock.Moved)} - {
             e.originator_id for e, _ in events if isinstance(e, Stock.Opened)
         }
@@ -164,20 +161,8 @@ class PublisherView(View):
     # -- storage -----------------------------------------------------------------------------
 
     def _stocks(self, c: Any, stock_ids: set[UUID]) -> dict[UUID, StockState]:
-        found: dict[UUID, StockState] = {}
-        ids = [self.uid(i) for i in stock_ids]
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            c.execute(
-                self.q(
-                    "SELECT * FROM {publisher_stocks} WHERE stock_id IN "
-                    f"({','.join('?' * len(chunk))})"
-                ),
-                chunk,
-            )
-            for r in c.fetchall():
-                found[self.from_uid(r["stock_id"])] = self._stock(r)
-        return found
+        rows = self.rows_with(c, "publisher_stocks", "stock_id", stock_ids)
+        return {self.from_uid(r["stock_id"]): self._stock(r) for r in rows}
 
     def _stocks_in(self, c: Any, warehouse: str) -> dict[UUID, StockState]:
         c.execute(self.q("SELECT * FROM {publisher_stocks} WHERE warehouse = ?"), (warehouse,))
@@ -320,11 +305,3 @@ class PostgresPublisherView(PostgresView, PublisherView):
                 [s.available for s in stocks.values()],
             ),
         )
-
-    def _stocks(self, c: Any, stock_ids: set[UUID]) -> dict[UUID, StockState]:
-        if not stock_ids:
-            return {}
-        c.execute(
-            self.q("SELECT * FROM {publisher_stocks} WHERE stock_id = ANY(%b)"), (list(stock_ids),)
-        )
-        return {r["stock_id"]: self._stock(r) for r in c.fetchall()}

@@ -378,7 +378,7 @@ def test_a_swapped_in_table_is_not_written_from_what_the_old_one_was(
     busy_ledger(container)
     container.catch_up()
     report_view = container.movement_report
-    cache = report_view.__dict__["_cache"]
+    cache = report_view.__dict__["_memory"]
     assert cache  # the runner's view object remembers balances from its last page
     for balance in cache.values():
         balance.physical += 100  # what a since-fixed bug would have left behind
@@ -419,7 +419,7 @@ def test_the_swap_catches_up_from_the_copys_tables_not_from_memory(
     _prepare(live, copy, restart=True)
     monkeypatch.setattr("projections.rebuild.PAGE", 40)  # several pages: the copy remembers
     fill(container.app, [copy], progress=None)
-    for balance in copy.__dict__["_cache"].values():
+    for balance in copy.__dict__["_memory"].values():
         balance.physical += 100  # as if a rolled-back swap had left its changes in memory
     record(container, {"movement_id": "during", "sku": "S1", "quantity": "1"})
     container.catch_up()  # the live view moves on; the swap must catch the copy up
