@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -30,15 +33,38 @@ def migrate(database: Database) -> int:
     else:
         url = f"sqlite:///{database.sqlite_path}"
         folder = MIGRATIONS / "sqlite"
-    backend = get_backend(url)
-    try:
-        migrations = read_migrations(str(folder))
-        with backend.lock():
-            pending = backend.to_apply(migrations)
-            backend.apply_migrations(pending)
-        return len(pending)
-    finally:
-        backend.connection.close()
+    with _held_while_alive(database):
+        backend = get_backend(url)
+        try:
+            # yoyo's own lock is a row that outlives a process killed while holding it, which
+            # would stop every later start for good; ours dies with its holder, so any row
+            # found here is stale.
+            backend.create_lock_table()
+            backend.break_lock()
+            migrations = read_migrations(str(folder))
+            with backend.lock():
+                pending = backend.to_apply(migrations)
+                backend.apply_migrations(pending)
+            return len(pending)
+        finally:
+            backend.connection.close()
+
+
+MIGRATION_LOCK_KEY = 0x6C65646D  # "ledm": the advisory lock key that serialises migrations
+
+
+@contextmanager
+def _held_while_alive(database: Database) -> Iterator[None]:
+    """Serialise migrations with a lock the operating system or PostgreSQL releases when its
+    holder dies: a session advisory lock, or an flock on a file beside the SQLite database."""
+    if database.is_postgres:
+        with psycopg.connect(database.psycopg_conninfo(), autocommit=True) as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+            yield
+        return
+    with open(f"{database.sqlite_path}.migrate-lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def _ensure_schema(database: Database) -> None:

@@ -326,7 +326,10 @@ def test_views_count_every_event_once_across_sigkills_of_the_worker(
             if all(v["position"] >= head for v in views):
                 break
             time.sleep(0.2)
-        assert all(v["position"] >= head for v in views), views
+        assert all(v["position"] >= head for v in views), (
+            views,
+            (tmp_path / "worker.log").read_text()[-3000:],
+        )
     finally:
         stop.set()
         worker.send_signal(signal.SIGTERM)
