@@ -10,7 +10,17 @@ from fastapi import FastAPI
 from api import errors
 from api.body_limit import BodyLimit
 from api.collector import CollectorPaused
-from api.routes import health, metrics, movements, orders, platforms, report, stock, tokens
+from api.routes import (
+    health,
+    hooks,
+    metrics,
+    movements,
+    orders,
+    platforms,
+    report,
+    stock,
+    tokens,
+)
 from api.settings import Settings
 from api.wiring import Container, build
 
@@ -46,6 +56,7 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
         report.router,
         orders.router,
         platforms.router,
+        hooks.router,
         stock.router,
         tokens.router,
         health.router,

@@ -122,6 +122,28 @@ class PlatformIn(BaseModel):
         description="Platform carrier name → ledger carrier. Orders with an unmapped carrier "
         "are held, reserve nothing, and are imported once the mapping exists.",
     )
+    skus: dict[str, str] = Field(
+        default_factory=dict,
+        description="Ledger SKU → the platform's SKU id, where they differ (identity otherwise).",
+    )
+    rate_limit: float | None = Field(
+        None, gt=0, le=10_000, description="Requests per second to the platform (default 50)."
+    )
+    feed_interval_seconds: float | None = Field(
+        None, ge=1, le=86_400, description="VTEX: how often the order feed is read (default 10)."
+    )
+    payment_check_seconds: float | None = Field(
+        None,
+        ge=1,
+        le=86_400,
+        description="VTEX: how often orders awaiting payment are checked (default 60).",
+    )
+    drift_check_seconds: float | None = Field(
+        None,
+        ge=1,
+        le=604_800,
+        description="VTEX: how often the platform's stock is compared and repaired (default 600).",
+    )
 
 
 class PlatformOut(BaseModel):
@@ -133,12 +155,44 @@ class PlatformOut(BaseModel):
     reserve_while_pending: bool | None
     warehouses: dict[str, str]
     carriers: dict[str, str]
+    skus: dict[str, str] = Field(default_factory=dict)
+    rate_limit: float | None = None
+    feed_interval_seconds: float | None = None
+    payment_check_seconds: float | None = None
+    drift_check_seconds: float | None = None
     position: int | None = Field(
         None, description="Of this change (PUT only), for ?after= reads; null if nothing changed."
     )
+
+
+class FailedDelivery(BaseModel):
+    kind: str = Field(description="stock or order.")
+    subject: str = Field(description="The SKU, or the order id.")
+    warehouse: str | None
+    wanted: dict[str, Any] = Field(description="The newest value waiting to be delivered.")
+    attempts: int
+    last_error: str | None
+    failed_at: float | None = Field(description="Epoch seconds.")
+
+
+class Deliveries(BaseModel):
+    pending: int = Field(description="Waiting to be sent (or backing off after a failure).")
+    failed: int = Field(description="Given up after the configured attempts; see retry.")
+    delivered: int
+    oldest_pending_seconds: float = Field(description="The publish lag: the oldest wait.")
+    last_delivered_at: float | None = Field(description="Epoch seconds.")
+    failed_deliveries: list[FailedDelivery]
 
 
 class PlatformStatus(BaseModel):
     name: str
     blocked_orders: int
     blocked: list[OrderOut]
+    deliveries: Deliveries
+    jobs: dict[str, Any] = Field(
+        description="The last run of each periodic job (feed, payments, drift) and its report."
+    )
+
+
+class RetryOut(BaseModel):
+    retried: int = Field(description="Failed deliveries set to be sent again now.")

@@ -26,7 +26,17 @@ class Settings(BaseSettings):
     read_wait_seconds: float = Field(
         5.0, gt=0, description="How long a read with ?after= waits for the views."
     )
-    background: bool = Field(True, description="Run projections inside `ledger serve`.")
+    background: bool = Field(
+        True, description="Run the background work (projections, dispatcher) in `ledger serve`."
+    )
+    dispatch_max_attempts: int = Field(
+        10, ge=1, description="Failed sends of one delivery before it is marked failed."
+    )
+    dispatch_backoff_base: float = Field(
+        0.5, gt=0, description="First retry delay (s); it doubles with each failure."
+    )
+    dispatch_backoff_cap: float = Field(60.0, gt=0, description="Longest retry delay (s).")
+    platform_timeout: float = Field(10.0, gt=0, description="Timeout of one platform request (s).")
 
     def allows_negative(self, warehouse: str) -> bool:
         allowed = {w.strip() for w in self.negative_stock_warehouses.split(",") if w.strip()}

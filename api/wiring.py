@@ -7,15 +7,22 @@ from typing import Any
 
 from adapters.bulk_loading import loader_for
 from adapters.database import Database, parse_database_url
+from adapters.delivery_store import DeliveryStore
+from adapters.dispatcher import DispatchConfig, Dispatcher, PlatformAdapter
 from adapters.migrations import migrate
+from adapters.platform_jobs import PlatformJobs
+from adapters.vtex_platform import VtexPlatform
+from adapters.webhook import WebhookAdapter
 from api.settings import Settings
 from ledger.application import LedgerApplication
 from ledger.errors import ViewLagging
 from ledger.ordering import OrderDesk
+from ledger.platforms import Platform, PlatformType
 from projections.base import View
 from projections.catalog import VIEWS, build_view
 from projections.movement_report import MovementReportView
 from projections.order_list import OrderListView
+from projections.publisher import PublisherView
 from projections.runner import FollowingRunner, PollingRunner, Runner, catch_up
 from projections.stock_levels import StockLevelsView
 
@@ -27,8 +34,12 @@ class Container:
     app: LedgerApplication
     orders: OrderDesk
     views: dict[str, View]
+    deliveries: DeliveryStore
     runners: list[Runner] = field(default_factory=list)
     started: bool = False
+    dispatcher: Dispatcher | None = None
+    jobs: PlatformJobs | None = None
+    _vtex: dict[str, tuple[dict[str, Any], VtexPlatform]] = field(default_factory=dict)
 
     @property
     def stock_levels(self) -> StockLevelsView:
@@ -42,9 +53,54 @@ class Container:
     def order_list(self) -> OrderListView:
         return self.views["order_list"]  # type: ignore[return-value]
 
+    @property
+    def publisher(self) -> PublisherView:
+        return self.views["publisher"]  # type: ignore[return-value]
+
+    def adapter_for(self, platform: Platform) -> PlatformAdapter | None:
+        """A fresh adapter for the dispatcher, which closes it when the settings change."""
+        timeout = self.settings.platform_timeout
+        if platform.type is PlatformType.VTEX:
+            return VtexPlatform(platform, timeout=timeout)
+        if platform.type is PlatformType.WEBHOOK:
+            return WebhookAdapter(platform, timeout=timeout)
+        return None
+
+    def vtex(self, platform: Platform) -> VtexPlatform:
+        """The VTEX client of the robot and the hook, kept while the settings stay the same."""
+        known = self._vtex.get(platform.name)
+        if known is not None and known[0] == platform.settings:
+            return known[1]
+        # A short timeout: VTEX wants a hook answered within 5 s.
+        vtex = VtexPlatform(platform, timeout=min(self.settings.platform_timeout, 4.0))
+        self._vtex[platform.name] = (dict(platform.settings), vtex)
+        if known is not None:
+            known[1].close()
+        return vtex
+
     def start_background(self) -> None:
         for runner in self.runners:
             runner.start()
+        names = self.publisher.platform_names
+        self.dispatcher = Dispatcher(
+            self.deliveries,
+            names,
+            self.orders.platform,
+            self.publisher.desired,
+            self.order_list.changed,
+            self.orders.get,
+            self.adapter_for,
+            DispatchConfig(
+                max_attempts=self.settings.dispatch_max_attempts,
+                backoff_base=self.settings.dispatch_backoff_base,
+                backoff_cap=self.settings.dispatch_backoff_cap,
+            ),
+        )
+        self.jobs = PlatformJobs(
+            self.deliveries, self.orders, names, self.order_list.open_orders, self.vtex
+        )
+        self.dispatcher.start()
+        self.jobs.start()
         self.started = True
 
     def wait_for(self, view: str, position: int | None) -> None:
@@ -87,8 +143,13 @@ class Container:
             catch_up(self.app, VIEWS[name].projection(view))
 
     def close(self) -> None:
+        for service in (self.jobs, self.dispatcher):
+            if service is not None:
+                service.stop()
         for runner in self.runners:
             runner.stop()
+        for _, vtex in self._vtex.values():
+            vtex.close()
         self.app.close()
 
 
@@ -111,4 +172,5 @@ def build(settings: Settings) -> Container:
             runner = PollingRunner(app, kind.projection(views[name]))
             app.after_write.append(runner.poke)
             runners.append(runner)
-    return Container(settings, database, app, OrderDesk(app), views, runners)
+    deliveries = DeliveryStore(datastore, database.is_postgres)
+    return Container(settings, database, app, OrderDesk(app), views, deliveries, runners)

@@ -62,3 +62,9 @@ class ViewLagging(LedgerError):
 
 class BatchTooLarge(InvalidInput):
     code = "batch_too_large"
+
+
+class InvalidSignature(Unauthorized):
+    """A platform hook whose secret or signature does not match the platform's."""
+
+    code = "invalid_signature"

@@ -162,6 +162,17 @@ class Order(Aggregate):
             order.invoice = dict(self.invoice)
             order.status = OrderStatus.INVOICED
 
+    class TrackingUpdated(Aggregate.Event):
+        tracking_code: str | None
+        tracking_url: str | None
+
+        def apply(self, order: Order) -> None:
+            order.invoice = {
+                **(order.invoice or {}),
+                "tracking_code": self.tracking_code,
+                "tracking_url": self.tracking_url,
+            }
+
     class LinesEdited(Aggregate.Event):
         lines: list[dict[str, Any]]
 
@@ -291,6 +302,14 @@ class Order(Aggregate):
         if self.invoice is not None:
             if self.invoice == invoice:
                 return []
+            if _same_but_tracking(self.invoice, invoice):
+                # Tracking often arrives after the invoice: the same invoice sent again with it.
+                self.trigger_event(
+                    Order.TrackingUpdated,
+                    tracking_code=invoice.get("tracking_code"),
+                    tracking_url=invoice.get("tracking_url"),
+                )
+                return []
             raise OrderConflict(
                 f"order {self.order_id} is already invoiced with number {self.invoice['number']}"
             )
@@ -385,6 +404,17 @@ class Order(Aggregate):
 
     def _ended(self) -> str:
         return "deleted" if self.deleted else self.status.value
+
+
+_TRACKING = ("tracking_code", "tracking_url")
+
+
+def _same_but_tracking(recorded: dict[str, Any], invoice: dict[str, Any]) -> bool:
+    """Whether ``invoice`` only adds or changes the tracking of the recorded one."""
+    rest = set(recorded) | set(invoice)
+    return any(invoice.get(k) for k in _TRACKING) and all(
+        recorded.get(k) == invoice.get(k) for k in rest if k not in _TRACKING
+    )
 
 
 def _change(action: StockAction, line: OrderLine) -> StockChange:

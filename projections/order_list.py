@@ -44,6 +44,7 @@ ORDER_EVENTS = (
     Order.Deleted,
     Order.Held,
     Order.Released,
+    Order.TrackingUpdated,
 )
 
 
@@ -178,6 +179,38 @@ class OrderListView(View):
         with self.reading() as c:
             c.execute(self.q(sql + " ORDER BY first_position DESC LIMIT ?"), [*params, limit])
             return [self.normalise(dict(r)) for r in c.fetchall()]
+
+    def changed(
+        self, platform: str, *, after: tuple[int, str] | None = None, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        """A platform's orders changed after ``after`` (a previous row's position and order
+        id), oldest change first: what the dispatcher tells the platform."""
+        where, params = "", [platform]
+        if after is not None:
+            where = " AND (position, order_id) > (?, ?)"
+            params += list(after)
+        with self.reading() as c:
+            c.execute(
+                self.q(
+                    f"SELECT * FROM {{t}} WHERE platform = ?{where} "
+                    "ORDER BY position, order_id LIMIT ?"
+                ),
+                [*params, limit],
+            )
+            return [self.normalise(dict(r)) for r in c.fetchall()]
+
+    def open_orders(self, platform: str, statuses: tuple[str, ...]) -> list[str]:
+        """Ids of a platform's orders in ``statuses`` (not deleted), oldest first."""
+        marks = ", ".join("?" for _ in statuses)
+        with self.reading() as c:
+            c.execute(
+                self.q(
+                    f"SELECT order_id FROM {{t}} WHERE platform = ? AND status IN ({marks}) "
+                    "AND NOT deleted ORDER BY first_position"
+                ),
+                [platform, *statuses],
+            )
+            return [r["order_id"] for r in c.fetchall()]
 
 
 class OrderListProjection(ViewProjection):

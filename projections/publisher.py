@@ -240,6 +240,11 @@ class PublisherView(View):
             )
             return [self.normalise(dict(r)) for r in c.fetchall()]
 
+    def platform_names(self) -> list[str]:
+        with self.reading() as c:
+            c.execute(self.q("SELECT platform FROM {publisher_platforms} ORDER BY platform"))
+            return [r["platform"] for r in c.fetchall()]
+
 
 def replay(events: Iterable[tuple[Any, int]]) -> Iterator[dict[str, Any]]:
     """The rows the view should hold after ``events`` (for ``ledger verify``)."""

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path
 
 from api.decimal_json import DecimalJSONRoute
 from api.dependencies import Admin, ContainerDep, Reader
-from api.order_schemas import PlatformIn, PlatformOut, PlatformStatus
+from api.order_schemas import PlatformIn, PlatformOut, PlatformStatus, RetryOut
 from api.routes.orders import order_out
 from api.schemas import ERRORS, ErrorOut
 
@@ -51,4 +51,21 @@ def get_platform(name: Name, container: ContainerDep, _: Reader) -> dict[str, An
 def platform_status(name: Name, container: ContainerDep, _: Reader) -> dict[str, Any]:
     container.orders.platform(name)
     held = container.orders.held(name)
-    return {"name": name, "blocked_orders": len(held), "blocked": [order_out(o) for o in held]}
+    return {
+        "name": name,
+        "blocked_orders": len(held),
+        "blocked": [order_out(o) for o in held],
+        "deliveries": container.deliveries.status(name),
+        "jobs": container.deliveries.jobs(f"{name}:"),
+    }
+
+
+@router.post(
+    "/platforms/{name}/retry",
+    response_model=RetryOut,
+    responses=_NOT_FOUND,
+    summary="Send the failed deliveries again, now",
+)
+def retry(name: Name, container: ContainerDep, _: Admin) -> dict[str, Any]:
+    container.orders.platform(name)
+    return {"retried": container.deliveries.retry_failed(name)}

@@ -105,6 +105,21 @@ def test_an_invoice_is_kept_once_and_another_number_is_refused() -> None:
         placed.record_invoice({"number": "10", "key": "k"})
 
 
+def test_tracking_arriving_after_the_invoice_is_added_to_it_and_nothing_else() -> None:
+    placed, _ = order()
+    placed.record_invoice({"number": "9", "key": "k", "tracking_code": None})
+    assert placed.record_invoice({"number": "9", "key": "k", "tracking_code": "BR1"}) == []
+    assert placed.invoice == {
+        "number": "9",
+        "key": "k",
+        "tracking_code": "BR1",
+        "tracking_url": None,
+    }
+    assert isinstance(list(placed.collect_events())[-1], Order.TrackingUpdated)
+    with pytest.raises(OrderConflict):  # tracking does not smuggle in another key
+        placed.record_invoice({"number": "9", "key": "other", "tracking_code": "BR2"})
+
+
 def test_an_order_whose_stock_left_cannot_be_cancelled_or_deleted() -> None:
     invoiced, _ = order()
     invoiced.record_invoice({"number": "9"})

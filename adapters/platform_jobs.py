@@ -1,0 +1,144 @@
+"""Periodic platform work: the order import robot, the payment follow-up and drift repair.
+
+Each job of each platform runs in one process at a time, whichever takes its lease first
+(``job_leases``), every so many seconds; its last report shows in the platform's status.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from adapters.delivery_errors import DeliveryError
+from adapters.delivery_store import STOCK, DeliveryStore
+from adapters.vtex_orders import vtex_quantity
+from adapters.vtex_platform import AWAITING, VtexPlatform
+from ledger.ordering import OrderDesk
+from ledger.platforms import Platform, PlatformType
+
+log = logging.getLogger(__name__)
+
+# How often each job runs unless the platform's settings say otherwise (seconds).
+DEFAULT_EVERY = {"feed": 10.0, "payments": 60.0, "drift": 600.0}
+SETTING = {
+    "feed": "feed_interval_seconds",
+    "payments": "payment_check_seconds",
+    "drift": "drift_check_seconds",
+}
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    every: float
+    run: Callable[[], dict[str, Any]]
+
+
+def repair_drift(store: DeliveryStore, vtex: VtexPlatform, page: int = 500) -> dict[str, Any]:
+    """Read what VTEX shows for every SKU it was last sent, and send again where it differs:
+    the ledger is the truth. Rows with a send pending are left to that send."""
+    report: dict[str, Any] = {"checked": 0, "repaired": [], "errors": []}
+    after: tuple[str, str] | None = None
+    while True:
+        rows = store.delivered_stock(vtex.name, after, page)
+        for row in rows:
+            report["checked"] += 1
+            wanted = vtex_quantity(Decimal(row["quantity"]))
+            try:
+                shown = vtex.read_quantity(row["sku"], row["platform_warehouse"])
+            except DeliveryError as error:
+                report["errors"].append(f"{row['sku']}@{row['warehouse']}: {error}")
+                continue
+            if shown != wanted:
+                store.resend(vtex.name, STOCK, row["sku"], row["warehouse"])
+                report["repaired"].append(
+                    {
+                        "sku": row["sku"],
+                        "warehouse": row["warehouse"],
+                        "shown": shown,
+                        "ledger": wanted,
+                    }
+                )
+        if len(rows) < page:
+            return report
+        after = (rows[-1]["sku"], rows[-1]["warehouse"])
+
+
+class PlatformJobs:
+    def __init__(
+        self,
+        store: DeliveryStore,
+        orders: OrderDesk,
+        platform_names: Callable[[], list[str]],
+        open_orders: Callable[[str, tuple[str, ...]], list[str]],
+        vtex_for: Callable[[Platform], VtexPlatform],
+    ) -> None:
+        self.store = store
+        self.orders = orders
+        self.platform_names = platform_names
+        self.open_orders = open_orders
+        self.vtex_for = vtex_for
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.stopping = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def jobs(self, platform: Platform) -> list[Job]:
+        if platform.type is not PlatformType.VTEX or not platform.settings.get("base_url"):
+            return []
+        vtex = self.vtex_for(platform)
+
+        def every(job: str) -> float:
+            return float(platform.settings.get(SETTING[job]) or DEFAULT_EVERY[job])
+
+        return [
+            Job("feed", every("feed"), lambda: vtex.read_feed(self.orders)),
+            Job(
+                "payments",
+                every("payments"),
+                lambda: vtex.follow_payments(
+                    self.orders, self.open_orders(platform.name, AWAITING)
+                ),
+            ),
+            Job("drift", every("drift"), lambda: repair_drift(self.store, vtex)),
+        ]
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, name="platform-jobs", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join(timeout=15)
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.run_due()
+            except Exception:  # a database outage must not end the robot
+                log.exception("platform jobs failed; trying again")
+            self.stopping.wait(0.5)
+
+    def run_due(self, now: float | None = None) -> None:
+        for name in self.platform_names():
+            platform = self.orders.platform(name)
+            for job in self.jobs(platform):
+                key = f"{name}:{job.name}"
+                if not self.store.take_job(key, self.holder, job.every, now):
+                    continue
+                started = time.time()
+                try:
+                    report = job.run()
+                except DeliveryError as error:
+                    report = {"errors": [str(error)]}
+                    log.warning("%s failed: %s", key, error)
+                report["seconds"] = round(time.time() - started, 3)
+                self.store.job_done(key, report)

@@ -1,0 +1,177 @@
+"""The VTEX REST API, as the ledger uses it: stock out, orders in, invoices and tracking out.
+
+One ``VtexClient`` holds one keep-alive ``httpx.Client``, shared by the dispatcher's threads.
+Every failed request raises ``DeliveryError`` (see ``adapters.delivery_errors``) and nothing
+else; the app token never appears in ``repr()`` or in an error message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from adapters.delivery_errors import DeliveryError, check_response, transport_failure
+
+# The dispatcher runs about eight requests at once; a little headroom avoids queueing on the
+# pool while a slow answer is still open.
+_LIMITS = httpx.Limits(max_connections=10, max_keepalive_connections=8)
+MAX_FEED_LOT = 10
+# The PUT resets lead time to zero when the field is missing, and the schema requires it; the
+# ledger manages no lead times, so it says zero explicitly (format dd.hh:mm:ss).
+NO_LEAD_TIME = "00.00:00:00"
+
+
+def _segment(value: str) -> str:
+    """One path segment: a '/' or '?' in an id must not change which resource is addressed."""
+    return quote(str(value), safe="")
+
+
+class VtexClient:
+    def __init__(
+        self,
+        base_url: str,
+        app_key: str,
+        app_token: str,
+        *,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._secrets = tuple(s for s in (app_token, app_key) if s)
+        self._http = httpx.Client(
+            base_url=self._base_url,
+            headers={
+                "X-VTEX-API-AppKey": app_key,
+                "X-VTEX-API-AppToken": app_token,
+                "Accept": "application/json",
+                # VTEX's specs mark Content-Type required on every operation, GETs included.
+                "Content-Type": "application/json",
+            },
+            timeout=httpx.Timeout(timeout),
+            limits=_LIMITS,
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"VtexClient(base_url={self._base_url!r})"
+
+    def __enter__(self) -> VtexClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- stock ---------------------------------------------------------------------------------
+
+    def put_stock(
+        self, sku_id: str, warehouse_id: str, quantity: int, *, lead_time: str = NO_LEAD_TIME
+    ) -> None:
+        """Set the absolute quantity of a SKU in a warehouse (never unlimited)."""
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
+            raise ValueError(f"a VTEX quantity is a whole number >= 0, got {quantity!r}")
+        path = (
+            f"/api/logistics/pvt/inventory/skus/{_segment(sku_id)}"
+            f"/warehouses/{_segment(warehouse_id)}"
+        )
+        body = {"quantity": quantity, "unlimitedQuantity": False, "leadTime": lead_time}
+        self._request("PUT", path, f"stock of SKU {sku_id} in {warehouse_id}", json=body)
+
+    def read_stock(self, sku_id: str) -> dict[str, int]:
+        """Warehouse id → total quantity VTEX holds for a SKU."""
+        path = f"/api/logistics/pvt/inventory/skus/{_segment(sku_id)}"
+        data = self._json("GET", path, f"reading stock of SKU {sku_id}")
+        balance = data.get("balance") if isinstance(data, dict) else None
+        return {
+            str(row["warehouseId"]): int(row.get("totalQuantity") or 0)
+            for row in balance or []
+            if isinstance(row, dict) and row.get("warehouseId") is not None
+        }
+
+    # -- orders --------------------------------------------------------------------------------
+
+    def feed(self, maxlot: int = MAX_FEED_LOT) -> list[dict[str, Any]]:
+        """Up to ``maxlot`` order events from feed v3; they come back until committed."""
+        if not 1 <= maxlot <= MAX_FEED_LOT:
+            raise ValueError(f"maxlot must be between 1 and {MAX_FEED_LOT}, got {maxlot}")
+        params = {"maxlot": maxlot}
+        data = self._json("GET", "/api/orders/feed", "reading the order feed", params=params)
+        if not isinstance(data, list):
+            return []
+        return [event for event in data if isinstance(event, dict)]
+
+    def commit(self, handles: list[str]) -> None:
+        """Remove handled events from the feed."""
+        if not handles:
+            return
+        body = {"handles": list(handles)}
+        self._request("POST", "/api/orders/feed", "committing feed handles", json=body)
+
+    def get_order(self, order_id: str) -> dict[str, Any]:
+        path = f"/api/oms/pvt/orders/{_segment(order_id)}"
+        data = self._json("GET", path, f"reading order {order_id}")
+        if not isinstance(data, dict):
+            raise DeliveryError(f"reading order {order_id}: not a JSON object", retryable=True)
+        return data
+
+    def send_invoice(self, order_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Notify an invoice; VTEX answers with a receipt. Re-sending the same invoice number
+        only yields a new receipt, so a retry is safe."""
+        path = f"/api/oms/pvt/orders/{_segment(order_id)}/invoice"
+        data = self._json("POST", path, f"invoicing order {order_id}", json=payload)
+        return data if isinstance(data, dict) else {}
+
+    def update_tracking(self, order_id: str, invoice_number: str, payload: dict[str, Any]) -> None:
+        path = f"/api/oms/pvt/orders/{_segment(order_id)}/invoice/{_segment(invoice_number)}"
+        what = f"tracking of order {order_id} invoice {invoice_number}"
+        self._request("PATCH", path, what, json=payload)
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, what: str, **kwargs: Any) -> httpx.Response:
+        # The error is raised outside the except blocks: an implicit __context__ would keep an
+        # unscrubbed message alive in every traceback.
+        cause: httpx.HTTPError | None = None
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as error:
+            cause = error
+            failure = transport_failure(error, what)
+        else:
+            try:
+                return check_response(response, what)
+            except DeliveryError as error:
+                failure = error
+        clean = self._scrubbed(failure)
+        # httpx's own traceback helps debugging, unless its message held a secret.
+        raise clean from (cause if clean is failure else None)
+
+    def _json(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
+        response = self._request(method, path, what, **kwargs)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            # A 2xx with a body we cannot read: most likely a proxy page; worth another try.
+            raise DeliveryError(
+                f"{what}: HTTP {response.status_code} with an unreadable body",
+                retryable=True,
+                status=response.status_code,
+            ) from None
+
+    def _scrubbed(self, error: DeliveryError) -> DeliveryError:
+        """The same error with any credential blanked out: an echoing proxy or a URL in an
+        exception message must not carry the token into logs."""
+        message = str(error)
+        for secret in self._secrets:
+            message = message.replace(secret, "***")
+        if message == str(error):
+            return error
+        return DeliveryError(
+            message, retryable=error.retryable, retry_after=error.retry_after, status=error.status
+        )

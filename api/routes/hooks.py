@@ -1,0 +1,31 @@
+"""POST /platforms/{name}/hook: platforms push orders here, authenticated by their secret."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from adapters.platform_hooks import receive
+from api.dependencies import ContainerDep
+from api.routes.platforms import Name
+from api.schemas import ERRORS
+
+router = APIRouter(tags=["platforms"])
+
+
+@router.post(
+    "/platforms/{name}/hook",
+    responses=ERRORS,
+    summary="A platform's order notification (VTEX hook, or a signed webhook order)",
+    description="No bearer token: VTEX hooks carry the platform's `hook_secret` in "
+    '`X-Ledger-Hook-Secret` (and VTEX\'s `{"hookConfig": "ping"}` is answered without it); '
+    "webhook platforms sign the body with `X-Ledger-Signature: sha256=<HMAC-SHA256 hex>` under "
+    "their `secret` credential and send the body of `POST /orders`.",
+)
+async def hook(name: Name, request: Request, container: ContainerDep) -> dict[str, Any]:
+    body = await request.body()
+    return await run_in_threadpool(
+        receive, container.orders, container.vtex, name, request.headers, body
+    )
