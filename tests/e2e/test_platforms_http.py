@@ -1,0 +1,420 @@
+"""Platforms end to end: the real server (a process) against the VTEX emulator over real HTTP.
+
+Every request the ledger sends the emulator is checked against VTEX's official OpenAPI files;
+an invalid one would be answered 400, counted as a failed delivery and fail these tests.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Server, start_server, stop_server
+from tests.emulators.vtex import VtexEmulator
+
+HOOK_SECRET = "hook-s3cret"
+FAST_RETRIES = {
+    "LEDGER_DISPATCH_BACKOFF_BASE": "0.1",
+    "LEDGER_DISPATCH_BACKOFF_CAP": "1",
+    "LEDGER_DISPATCH_MAX_ATTEMPTS": "200",
+}
+
+
+def eventually(check: Callable[[], Any], timeout: float = 60, what: str = "") -> Any:
+    """Poll until ``check`` returns something truthy (a bound on waiting, not a timing claim)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.1)
+    raise AssertionError(f"never happened: {what} (last: {last!r})")
+
+
+@pytest.fixture
+def vtex() -> Iterator[VtexEmulator]:
+    with VtexEmulator().start() as emulator:
+        yield emulator
+
+
+def configure(server: Server, vtex: VtexEmulator, **extra: Any) -> None:
+    with server.client() as client:
+        response = client.put(
+            "/platforms/vtex",
+            json={
+                "type": "vtex",
+                "base_url": vtex.url,
+                "credentials": {
+                    "app_key": vtex.app_key,
+                    "app_token": vtex.app_token,
+                    "hook_secret": HOOK_SECRET,
+                },
+                "import_from": "awaiting_payment",
+                "warehouses": {"main": "1_1"},
+                "carriers": {"Correios": "correios"},
+                "feed_interval_seconds": 1,
+                "payment_check_seconds": 1,
+                **extra,
+            },
+        )
+        assert response.status_code == 200, response.text
+
+
+def move(client: httpx.Client, movement_id: str, sku: str, quantity: int | str) -> None:
+    response = client.post(
+        "/movements",
+        json={"movement_id": movement_id, "sku": sku, "kind": "manual", "quantity": str(quantity)},
+    )
+    assert response.status_code in (200, 201), response.text
+
+
+def batch(client: httpx.Client, rows: list[tuple[str, str, int]]) -> None:
+    response = client.post(
+        "/movements/batch",
+        json={
+            "movements": [
+                {"movement_id": m, "sku": s, "kind": "manual", "quantity": str(q)}
+                for m, s, q in rows
+            ]
+        },
+    )
+    assert response.status_code == 201, response.text
+
+
+def available(client: httpx.Client, sku: str) -> int:
+    body = client.get(f"/stock/{sku}").json()
+    [level] = [w for w in body["warehouses"] if w["warehouse"] == "main"]
+    return max(int(float(level["available"])), 0)
+
+
+def status(server: Server) -> dict[str, Any]:
+    with server.client() as client:
+        return client.get("/platforms/vtex/status").json()
+
+
+def converged(server: Server, vtex: VtexEmulator, skus: list[str]) -> bool:
+    with server.client() as client:
+        return all(vtex.stock(s, "1_1") == available(client, s) for s in skus)
+
+
+@pytest.fixture
+def shop(database_url: str, tmp_path: Path, vtex: VtexEmulator) -> Iterator[Server]:
+    server = start_server(database_url, tmp_path, **FAST_RETRIES)
+    configure(server, vtex)
+    yield server
+    stop_server(server)
+
+
+def test_the_seeds_example_end_to_end(shop: Server, vtex: VtexEmulator) -> None:
+    """Stock 10 in the ledger and the store; the store sells 5: the store is sent 5. Cancelled:
+    it is sent 10. Invoiced instead: the invoice reaches VTEX, valid, with no payment data."""
+    with shop.client() as client:
+        move(client, "in-1", "123", 10)
+        eventually(lambda: vtex.stock("123", "1_1") == 10, what="the store shows 10")
+
+        vtex.add_order(
+            "1001-01", [{"sku": "123", "quantity": 5, "price": 1990}], state="ready-for-handling"
+        )
+        eventually(lambda: vtex.stock("123", "1_1") == 5, what="the store shows 5")
+        order = client.get("/orders/vtex/1001-01").json()
+        assert order["status"] == "payment_confirmed"
+        assert order["holds_reservation"] is True
+
+        vtex.set_state("1001-01", "canceled")
+        eventually(lambda: vtex.stock("123", "1_1") == 10, what="the store shows 10 again")
+        assert client.get("/orders/vtex/1001-01").json()["status"] == "cancelled"
+
+        vtex.add_order(
+            "1002-01", [{"sku": "123", "quantity": 5, "price": 1990}], state="payment-approved"
+        )
+        eventually(lambda: vtex.stock("123", "1_1") == 5, what="the second order reserves")
+        response = client.post(
+            "/orders/vtex/1002-01/invoice",
+            json={"number": "NF-77", "key": "3519" + "0" * 40, "value": "99.50"},
+        )
+        assert response.status_code == 200, response.text
+        [invoice] = eventually(lambda: vtex.invoices("1002-01"), what="the invoice arrives")
+        assert invoice["invoiceNumber"] == "NF-77"
+        assert invoice["invoiceValue"] == "9950"
+        assert all(isinstance(item["price"], int) for item in invoice["items"])
+        assert "payment" not in str(invoice).lower()
+        level = client.get("/stock/123").json()["warehouses"][0]
+        assert (level["physical"], level["reserved"], level["available"]) == ("5", "0", "5")
+
+        # Tracking known later: the same invoice with it, sent on as a PATCH.
+        response = client.post(
+            "/orders/vtex/1002-01/invoice",
+            json={
+                "number": "NF-77",
+                "key": "3519" + "0" * 40,
+                "value": "99.50",
+                "tracking_code": "BR123",
+                "tracking_url": "https://track.example/BR123",
+            },
+        )
+        assert response.status_code == 200, response.text
+        eventually(
+            lambda: any(
+                p.get("trackingNumber") == "BR123" for p in vtex.tracking_updates("1002-01")
+            ),
+            what="the tracking arrives",
+        )
+    assert vtex.stock("123", "1_1") == 5
+    assert all(r["valid"] for r in vtex.requests())
+    assert status(shop)["deliveries"]["failed"] == 0
+
+
+def test_a_burst_on_one_sku_sends_few_puts_and_the_last_value(
+    shop: Server, vtex: VtexEmulator
+) -> None:
+    """2,000 movements on one SKU within a second end as one right quantity after at most 20
+    PUTs for that SKU."""
+    with shop.client() as client:
+        batch(client, [("seed", "HOT", 5000)])
+        eventually(lambda: vtex.stock("HOT", "1_1") == 5000, what="the seed arrives")
+        before = len(vtex.puts("HOT", "1_1"))
+        started = time.monotonic()
+        for n in range(40):
+            batch(client, [(f"b{n}-{k}", "HOT", -1) for k in range(50)])
+        elapsed = time.monotonic() - started
+        eventually(lambda: vtex.stock("HOT", "1_1") == 3000, what="the burst converges")
+    time.sleep(1)  # anything still in flight would show up now
+    puts = vtex.puts("HOT", "1_1")[before:]
+    assert vtex.stock("HOT", "1_1") == 3000
+    assert len(puts) <= 20, (len(puts), elapsed)
+    quantities = [p["quantity"] for p in puts]
+    assert quantities == sorted(quantities, reverse=True), "an older value came after a newer"
+
+
+def test_the_store_down_for_30_seconds_then_everything_converges(
+    postgres_url: str, tmp_path: Path, vtex: VtexEmulator
+) -> None:
+    server = start_server(postgres_url, tmp_path, **FAST_RETRIES)
+    try:
+        configure(server, vtex)
+        skus = [f"D{k}" for k in range(30)]
+        with server.client() as client:
+            batch(client, [(f"seed-{s}", s, 100) for s in skus])
+            eventually(lambda: converged(server, vtex, skus), what="seeded")
+            vtex.stop()
+            for second in range(30):
+                batch(client, [(f"down-{second}-{s}", s, -1) for s in skus[second % 3 :: 3]])
+                time.sleep(1)
+            assert status(server)["deliveries"]["pending"] > 0
+            vtex.start()
+        eventually(lambda: converged(server, vtex, skus), what="converged after the outage")
+        assert status(server)["deliveries"]["failed"] == 0
+    finally:
+        stop_server(server)
+
+
+def test_rate_limit_and_lock_storms_only_delay(shop: Server, vtex: VtexEmulator) -> None:
+    skus = [f"S{k}" for k in range(20)]
+    with shop.client() as client:
+        vtex.fault("429-retry-after", seconds=3, retry_after=1)
+        batch(client, [(f"a-{s}", s, 50) for s in skus])
+        time.sleep(1.5)
+        vtex.fault("429", seconds=2)
+        batch(client, [(f"b-{s}", s, -7) for s in skus])
+        eventually(lambda: converged(shop, vtex, skus), what="converged after 429s")
+        vtex.fault("423", count=60)
+        batch(client, [(f"c-{s}", s, -3) for s in skus])
+        eventually(lambda: converged(shop, vtex, skus), what="converged after 423s")
+        vtex.fault("500", count=10)
+        vtex.fault("drop", count=5)
+        batch(client, [(f"d-{s}", s, -1) for s in skus])
+        eventually(lambda: converged(shop, vtex, skus), what="converged after 500s and drops")
+    assert status(shop)["deliveries"]["failed"] == 0
+    statuses = {r["status"] for r in vtex.requests()}
+    assert {429, 423, 500} <= statuses
+
+
+def test_failed_deliveries_are_shown_and_retried(
+    database_url: str, tmp_path: Path, vtex: VtexEmulator
+) -> None:
+    server = start_server(
+        database_url,
+        tmp_path,
+        LEDGER_DISPATCH_MAX_ATTEMPTS="2",
+        LEDGER_DISPATCH_BACKOFF_BASE="0.05",
+    )
+    try:
+        configure(server, vtex)
+        vtex.fault("500", seconds=600, path_prefix="/api/logistics")
+        with server.client() as client:
+            move(client, "in-1", "F1", 4)
+            failed = eventually(
+                lambda: status(server)["deliveries"]["failed_deliveries"], what="marked failed"
+            )
+            assert failed[0]["subject"] == "F1"
+            assert "500" in failed[0]["last_error"]
+            assert failed[0]["attempts"] == 2
+            vtex.clear_faults()
+            response = client.post("/platforms/vtex/retry")
+            assert response.json() == {"retried": 1}
+            eventually(lambda: vtex.stock("F1", "1_1") == 4, what="delivered after the retry")
+            assert status(server)["deliveries"]["failed"] == 0
+            reader = client.post("/tokens", json={"name": "r", "permissions": ["read"]}).json()
+            forbidden = httpx.post(
+                f"{server.url}/platforms/vtex/retry",
+                headers={"Authorization": f"Bearer {reader['token']}"},
+            )
+            assert forbidden.status_code == 403
+    finally:
+        stop_server(server)
+
+
+def _worker(database_url: str, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", "from api.cli import main; main()", "worker"],
+        env={**os.environ, "LEDGER_DATABASE_URL": database_url, **FAST_RETRIES},
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def test_dispatchers_killed_and_doubled_lose_nothing_and_never_go_back(
+    postgres_url: str, tmp_path: Path, vtex: VtexEmulator
+) -> None:
+    """Two workers dispatch at once, and one is SIGKILLed mid-stream and restarted: every SKU
+    ends right, and since stock only falls here, no SKU ever saw a value go back up."""
+    api = start_server(postgres_url, tmp_path, LEDGER_BACKGROUND="false")
+    log = tmp_path / "workers.log"
+    workers = [_worker(postgres_url, log), _worker(postgres_url, log)]
+    try:
+        configure(api, vtex)
+        skus = [f"K{k}" for k in range(25)]
+        stop = threading.Event()
+
+        def stream() -> None:
+            with api.client() as client:
+                batch(client, [(f"seed-{s}", s, 100_000) for s in skus])
+                n = 0
+                while not stop.is_set():
+                    n += 1
+                    batch(client, [(f"o{n}-{s}", s, -1) for s in skus[n % 5 :: 5]])
+                    time.sleep(0.02)
+
+        writer = threading.Thread(target=stream)
+        writer.start()
+        for _ in range(3):
+            time.sleep(1.5)
+            workers[0].send_signal(signal.SIGKILL)
+            workers[0].wait()
+            workers[0] = _worker(postgres_url, log)
+        time.sleep(1)
+        stop.set()
+        writer.join()
+        eventually(lambda: converged(api, vtex, skus), timeout=120, what="converged")
+        for sku in skus:
+            quantities = [p["quantity"] for p in vtex.puts(sku, "1_1")]
+            assert quantities == sorted(quantities, reverse=True), (sku, quantities)
+    finally:
+        for worker in workers:
+            worker.terminate()
+            worker.wait(timeout=30)
+        stop_server(api)
+    assert "Traceback" not in log.read_text()
+
+
+def test_the_hook_answers_the_ping_refuses_forgeries_and_shrugs_off_repeats(
+    shop: Server, vtex: VtexEmulator
+) -> None:
+    vtex.configure_hook(f"{shop.url}/platforms/vtex/hook", {"X-Ledger-Hook-Secret": HOOK_SECRET})
+    with shop.client() as client:
+        move(client, "in-1", "777", 10)
+        eventually(lambda: vtex.stock("777", "1_1") == 10, what="stocked")
+    vtex.add_order(
+        "2001-01", [{"sku": "777", "quantity": 2, "price": 500}], state="payment-approved"
+    )
+    notification = {
+        "Domain": "Marketplace",
+        "OrderId": "2001-01",
+        "State": "payment-approved",
+        "LastState": "payment-pending",
+        "LastChange": "2026-11-29T10:00:00Z",
+        "CurrentChange": "2026-11-29T10:00:01Z",
+        "Origin": {"Account": "acme", "Key": vtex.app_key},
+    }
+    hook = f"{shop.url}/platforms/vtex/hook"
+    forged = httpx.post(hook, json=notification, headers={"X-Ledger-Hook-Secret": "guess"})
+    assert forged.status_code == 401
+    assert forged.json()["error"] == "invalid_signature"
+    missing = httpx.post(hook, json=notification)
+    assert missing.status_code == 401
+    with shop.client() as client:
+        assert client.get("/orders/vtex/2001-01").status_code == 404
+
+    headers = {"X-Ledger-Hook-Secret": HOOK_SECRET}
+    for _ in range(3):  # duplicated
+        assert httpx.post(hook, json=notification, headers=headers).status_code == 200
+    late = {**notification, "State": "payment-pending", "LastState": "order-created"}
+    assert httpx.post(hook, json=late, headers=headers).status_code == 200  # out of order
+    with shop.client() as client:
+        order = client.get("/orders/vtex/2001-01").json()
+        assert order["status"] == "payment_confirmed"
+        level = client.get("/stock/777").json()["warehouses"][0]
+        assert level["reserved"] == "2"  # reserved once, whatever the repeats
+    eventually(lambda: vtex.stock("777", "1_1") == 8, what="the store shows 8")
+    bad = httpx.post(hook, content=b"not json", headers=headers)
+    assert bad.status_code == 422
+    assert httpx.post(f"{shop.url}/platforms/nope/hook", json={}).status_code == 404
+
+
+def test_payment_follow_up_moves_orders_without_anyone(shop: Server, vtex: VtexEmulator) -> None:
+    with shop.client() as client:
+        move(client, "in-1", "555", 10)
+        vtex.add_order("3001-01", [{"sku": "555", "quantity": 3, "price": 100}])
+        vtex.add_order("3002-01", [{"sku": "555", "quantity": 1, "price": 100}])
+        eventually(
+            lambda: client.get("/orders/vtex/3002-01").status_code == 200, what="both imported"
+        )
+        # VTEX holds the reservation while payment is pending.
+        assert client.get("/stock/555").json()["warehouses"][0]["reserved"] == "0"
+        vtex.set_state("3001-01", "payment-approved", notify=False)
+        vtex.set_state("3002-01", "canceled", notify=False)
+        eventually(
+            lambda: client.get("/orders/vtex/3001-01").json()["status"] == "payment_confirmed",
+            what="payment confirmed by the follow-up",
+        )
+        eventually(
+            lambda: client.get("/orders/vtex/3002-01").json()["status"] == "cancelled",
+            what="cancelled by the follow-up",
+        )
+        assert client.get("/stock/555").json()["warehouses"][0]["reserved"] == "3"
+        eventually(lambda: vtex.stock("555", "1_1") == 7, what="the store shows 7")
+    assert status(shop)["jobs"]["payments"]["report"] is not None
+
+
+def test_drift_is_found_repaired_and_reported(
+    database_url: str, tmp_path: Path, vtex: VtexEmulator
+) -> None:
+    server = start_server(database_url, tmp_path, **FAST_RETRIES)
+    try:
+        configure(server, vtex, drift_check_seconds=2)
+        with server.client() as client:
+            move(client, "in-1", "DR", 6)
+            eventually(lambda: vtex.stock("DR", "1_1") == 6, what="sent")
+        vtex.set_stock("DR", "1_1", 40)  # someone edits the store by hand
+
+        def reported() -> bool:
+            report = status(server)["jobs"].get("drift", {}).get("report") or {}
+            return {"sku": "DR", "warehouse": "main", "shown": 40, "ledger": 6} in report.get(
+                "repaired", []
+            )
+
+        eventually(reported, what="the repair reported")
+        eventually(lambda: vtex.stock("DR", "1_1") == 6, what="repaired")
+    finally:
+        stop_server(server)
