@@ -90,7 +90,9 @@ def stop_server(server: Server) -> None:
     text = server.log.read_text()
     # A 500 or a traceback in the server's log is a defect whatever the client saw.
     assert "Traceback" not in text, text[-4000:]
-    assert " 500 " not in text, text[-4000:]
+    # (A platform's 500, which the dispatcher logs as it retries, is not ours.)
+    assert 'HTTP/1.1" 500' not in text, text[-4000:]
+    assert "Internal Server Error" not in text, text[-4000:]
 
 
 @pytest.fixture

@@ -331,7 +331,9 @@ def test_dispatchers_killed_and_doubled_lose_nothing_and_never_go_back(
 def test_the_hook_answers_the_ping_refuses_forgeries_and_shrugs_off_repeats(
     shop: Server, vtex: VtexEmulator
 ) -> None:
-    vtex.configure_hook(f"{shop.url}/platforms/vtex/hook", {"X-Ledger-Hook-Secret": HOOK_SECRET})
+    # Only the hook brings orders here: the feed robot has read once and waits a day.
+    configure(shop, vtex, feed_interval_seconds=86_400)
+    time.sleep(1.5)
     with shop.client() as client:
         move(client, "in-1", "777", 10)
         eventually(lambda: vtex.stock("777", "1_1") == 10, what="stocked")
@@ -356,6 +358,8 @@ def test_the_hook_answers_the_ping_refuses_forgeries_and_shrugs_off_repeats(
     with shop.client() as client:
         assert client.get("/orders/vtex/2001-01").status_code == 404
 
+    vtex.configure_hook(hook, {"X-Ledger-Hook-Secret": HOOK_SECRET})  # pings first
+    assert vtex.hook_deliveries()[0]["kind"] == "ping"
     headers = {"X-Ledger-Hook-Secret": HOOK_SECRET}
     for _ in range(3):  # duplicated
         assert httpx.post(hook, json=notification, headers=headers).status_code == 200
