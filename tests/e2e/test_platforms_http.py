@@ -92,9 +92,12 @@ def batch(client: httpx.Client, rows: list[tuple[str, str, int]]) -> None:
     assert response.status_code == 201, response.text
 
 
-def available(client: httpx.Client, sku: str) -> int:
-    body = client.get(f"/stock/{sku}").json()
-    [level] = [w for w in body["warehouses"] if w["warehouse"] == "main"]
+def available(client: httpx.Client, sku: str) -> int | None:
+    """What the store should show; None while the stock view has not seen the SKU yet."""
+    response = client.get(f"/stock/{sku}")
+    if response.status_code == 404:
+        return None
+    [level] = [w for w in response.json()["warehouses"] if w["warehouse"] == "main"]
     return max(int(float(level["available"])), 0)
 
 
@@ -105,7 +108,10 @@ def status(server: Server) -> dict[str, Any]:
 
 def converged(server: Server, vtex: VtexEmulator, skus: list[str]) -> bool:
     with server.client() as client:
-        return all(vtex.stock(s, "1_1") == available(client, s) for s in skus)
+        return all(
+            (shown := available(client, s)) is not None and vtex.stock(s, "1_1") == shown
+            for s in skus
+        )
 
 
 @pytest.fixture
