@@ -135,6 +135,7 @@ class Dispatcher:
         self.config = config or DispatchConfig()
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.platforms: dict[str, _Platform] = {}
+        self.cursors: dict[tuple[str, str], tuple[int, str, str] | None] = {}
         self.refreshed = 0.0
         self.rng = random.Random()
         self.lock = threading.Lock()
@@ -202,7 +203,7 @@ class Dispatcher:
         """Copy what changed in the views since this platform's cursors into its deliveries."""
         page = self.config.page
         while True:
-            after = self.store.cursor(name, STOCK)
+            after = self._cursor(name, STOCK)
             rows = self.desired(name, after=after, limit=page)
             if not rows:
                 break
@@ -222,10 +223,11 @@ class Dispatcher:
                 ],
                 (last["position"], last["sku"], last["warehouse"]),
             )
+            self.cursors[(name, STOCK)] = (last["position"], last["sku"], last["warehouse"])
             if len(rows) < page:
                 break
         while True:
-            cursor = self.store.cursor(name, ORDER)
+            cursor = self._cursor(name, ORDER)
             after = None if cursor is None else (cursor[0], cursor[1])
             orders = self.changed_orders(name, after=after, limit=page)
             if not orders:
@@ -240,8 +242,16 @@ class Dispatcher:
                 ],
                 (last["position"], last["order_id"], ""),
             )
+            self.cursors[(name, ORDER)] = (last["position"], last["order_id"], "")
             if len(orders) < page:
                 break
+
+    def _cursor(self, name: str, kind: str) -> tuple[int, str, str] | None:
+        # Read once, then kept here: another dispatcher moving the stored cursor on only
+        # means this one enqueues some rows again, which changes nothing.
+        if (name, kind) not in self.cursors:
+            self.cursors[(name, kind)] = self.store.cursor(name, kind)
+        return self.cursors[(name, kind)]
 
     def _refresh(self) -> None:
         now = time.monotonic()

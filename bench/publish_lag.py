@@ -1,7 +1,7 @@
 """Benchmark the publish lag: from a movement's commit to VTEX (the emulator) receiving the
 quantity it produced, at 200 movements/s over 1,000 SKUs for 60 s, on PostgreSQL.
 
-Starts the VTEX emulator (in this process, validating every request against VTEX's OpenAPI
+Starts the VTEX emulator (its own process, validating every request against VTEX's OpenAPI
 files) and the real server (``ledger serve``, dispatcher inside) on a fresh schema; seeds every
 SKU with one un-timed batch; then posts single movements (each takes 1 unit, so every movement
 gives its SKU a quantity no other movement gives it) at a steady rate from a few clients. A
@@ -20,6 +20,7 @@ import bisect
 import os
 import random
 import secrets
+import subprocess
 import sys
 import tempfile
 import threading
@@ -33,12 +34,57 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
-from append import DEFAULT_DATABASE_URL, Server, machine, percentile, post_batch  # noqa: E402
-
-from tests.emulators.vtex import VtexEmulator  # noqa: E402
+from append import (  # noqa: E402
+    DEFAULT_DATABASE_URL,
+    Server,
+    free_port,
+    machine,
+    percentile,
+    post_batch,
+)
 
 SEED = 1_000_000
 FLOORS = {"p50": 1.0, "p99": 3.0}
+APP_KEY, APP_TOKEN = "vtexappkey-bench", "bench-token"
+
+
+class Emulator:
+    """The VTEX emulator in a process of its own, read through its control API."""
+
+    def __init__(self, log: Path) -> None:
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.app_key, self.app_token = APP_KEY, APP_TOKEN
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.emulators.vtex", "--port", self.url.rsplit(":", 1)[1]]
+            + ["--app-key", APP_KEY, "--app-token", APP_TOKEN],
+            cwd=ROOT,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        self.http = httpx.Client(base_url=f"{self.url}/_emulator", timeout=60)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.http.get("/inventory").raise_for_status()
+                return
+            except httpx.TransportError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError(f"the emulator did not start: {log.read_text()}") from None
+                time.sleep(0.2)
+
+    def stocks(self) -> dict[str, int]:
+        return {i["sku"]: i["quantity"] for i in self.http.get("/inventory").json()}
+
+    def puts(self) -> list[dict]:
+        return self.http.get("/puts").json()
+
+    def requests(self) -> list[dict]:
+        return self.http.get("/requests").json()
+
+    def close(self) -> None:
+        self.http.close()
+        self.process.terminate()
+        self.process.wait(timeout=30)
 
 
 def main() -> int:
@@ -60,7 +106,7 @@ def main() -> int:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     workdir = Path(tempfile.mkdtemp(prefix="ledger-bench-publish-"))
     server = Server(f"{args.database_url}?schema={schema}", workdir / "server.log")
-    vtex = VtexEmulator().start()
+    vtex = Emulator(workdir / "emulator.log")
     try:
         server.start()
         return measure(server, vtex, args, run)
@@ -71,7 +117,7 @@ def main() -> int:
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
-def measure(server: Server, vtex: VtexEmulator, args: argparse.Namespace, run: str) -> int:
+def measure(server: Server, vtex: Emulator, args: argparse.Namespace, run: str) -> int:
     headers = {"Authorization": f"Bearer {server.token}"}
     skus = [f"P{run}-{k:04d}" for k in range(args.skus)]
     with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
@@ -93,7 +139,7 @@ def measure(server: Server, vtex: VtexEmulator, args: argparse.Namespace, run: s
     _, response, _ = post_batch(server, seed)
     response.raise_for_status()
     deadline = time.monotonic() + 300
-    while any(vtex.stock(s, "1_1") != SEED for s in skus):
+    while any(vtex.stocks().get(s) != SEED for s in skus):
         if time.monotonic() > deadline:
             print("the seed never reached the emulator", file=sys.stderr)
             return 1
@@ -134,11 +180,27 @@ def measure(server: Server, vtex: VtexEmulator, args: argparse.Namespace, run: s
                 with lock:
                     sent.append((sku, available, began))
 
+    done = threading.Event()
+
+    def monitor() -> None:
+        # Where a lag builds up: in the publisher view, or in the dispatcher's queue.
+        with httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
+            while not done.wait(10):
+                views = {v["name"]: v["lag"] for v in client.get("/healthz").json()["views"]}
+                queue = client.get("/platforms/vtex/status").json()["deliveries"]
+                print(
+                    f"  publisher view lag {views.get('publisher')} events; deliveries "
+                    f"pending {queue['pending']}, oldest {queue['oldest_pending_seconds']:.2f} s"
+                )
+
     clients = [threading.Thread(target=client_loop) for _ in range(args.clients)]
+    watcher = threading.Thread(target=monitor, daemon=True)
+    watcher.start()
     for thread in clients:
         thread.start()
     for thread in clients:
         thread.join()
+    done.set()
     wall = time.monotonic() - start
     achieved = len(sent) / wall
 
@@ -147,7 +209,10 @@ def measure(server: Server, vtex: VtexEmulator, args: argparse.Namespace, run: s
     lowest: dict[str, int] = {}
     for sku, quantity, _ in sent:
         lowest[sku] = min(lowest.get(sku, SEED), quantity)
-    while any(vtex.stock(s, "1_1") != q for s, q in lowest.items()):
+    while True:
+        shown = vtex.stocks()
+        if all(shown.get(s) == q for s, q in lowest.items()):
+            break
         if time.monotonic() > deadline:
             print("the emulator never converged", file=sys.stderr)
             return 1
