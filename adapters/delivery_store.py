@@ -210,6 +210,32 @@ class DeliveryStore:
             for r in rows
         ]
 
+    _DELIVERED = (
+        "UPDATE deliveries SET sent = ?, sent_position = ?, sent_at = ?, "
+        "attempts = 0, last_error = NULL, failed_at = NULL, claimed_by = NULL, "
+        "claimed_until = NULL, due_at = ?, "
+        "state = CASE WHEN position = ? THEN 'sent' ELSE 'pending' END, "
+        "wanted_at = CASE WHEN position = ? THEN wanted_at ELSE ? END "
+        "WHERE platform = ? AND kind = ? AND subject = ? AND scope = ? AND claimed_by = ?"
+    )
+    _FAILED = (
+        "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, due_at = ?, "
+        "claimed_by = NULL, claimed_until = NULL, state = ?, failed_at = ? "
+        "WHERE platform = ? AND kind = ? AND subject = ? AND scope = ? AND claimed_by = ?"
+    )
+
+    @staticmethod
+    def _delivered_row(claim: Claim, holder: str, sent: dict[str, Any], now: float) -> tuple:
+        p = claim.position
+        return (json.dumps(sent), p, now, now, p, p, now, *claim.key, holder)
+
+    @staticmethod
+    def _failed_row(
+        claim: Claim, holder: str, error: str, retry_at: float, give_up: bool, now: float
+    ) -> tuple:
+        state = "failed" if give_up else "pending"
+        return (error[:1000], retry_at, state, now if give_up else None, *claim.key, holder)
+
     def delivered(
         self, claim: Claim, holder: str, sent: dict[str, Any], now: float | None = None
     ) -> bool:
@@ -217,28 +243,7 @@ class DeliveryStore:
         meanwhile, which is then due at once. False if the claim was lost (nothing recorded)."""
         now = time.time() if now is None else now
         with self._tx() as c:
-            c.execute(
-                self.q(
-                    "UPDATE deliveries SET sent = ?, sent_position = ?, sent_at = ?, "
-                    "attempts = 0, last_error = NULL, failed_at = NULL, claimed_by = NULL, "
-                    "claimed_until = NULL, due_at = ?, "
-                    "state = CASE WHEN position = ? THEN 'sent' ELSE 'pending' END, "
-                    "wanted_at = CASE WHEN position = ? THEN wanted_at ELSE ? END "
-                    "WHERE platform = ? AND kind = ? AND subject = ? AND scope = ? "
-                    "AND claimed_by = ?"
-                ),
-                (
-                    json.dumps(sent),
-                    claim.position,
-                    now,
-                    now,
-                    claim.position,
-                    claim.position,
-                    now,
-                    *claim.key,
-                    holder,
-                ),
-            )
+            c.execute(self.q(self._DELIVERED), self._delivered_row(claim, holder, sent, now))
             return bool(c.rowcount)
 
     def attempt_failed(
@@ -253,25 +258,30 @@ class DeliveryStore:
         """Count a failed attempt: due again at ``retry_at``, or failed for good if
         ``give_up``. False if the claim was lost."""
         now = time.time() if now is None else now
+        row = self._failed_row(claim, holder, error, retry_at, give_up, now)
         with self._tx() as c:
-            c.execute(
-                self.q(
-                    "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, "
-                    "due_at = ?, claimed_by = NULL, claimed_until = NULL, "
-                    "state = ?, failed_at = ? "
-                    "WHERE platform = ? AND kind = ? AND subject = ? AND scope = ? "
-                    "AND claimed_by = ?"
-                ),
-                (
-                    error[:1000],
-                    retry_at,
-                    "failed" if give_up else "pending",
-                    now if give_up else None,
-                    *claim.key,
-                    holder,
-                ),
-            )
+            c.execute(self.q(self._FAILED), row)
             return bool(c.rowcount)
+
+    def record(
+        self,
+        holder: str,
+        delivered: list[tuple[Claim, dict[str, Any], float]],
+        failed: list[tuple[Claim, str, float, bool, float]],
+    ) -> None:
+        """Many results in one transaction: ``delivered`` (claim, sent, at) and ``failed``
+        (claim, error, retry_at, give_up, at), as ``delivered`` and ``attempt_failed`` do."""
+        with self._tx() as c:
+            if delivered:
+                c.executemany(
+                    self.q(self._DELIVERED),
+                    [self._delivered_row(cl, holder, sent, at) for cl, sent, at in delivered],
+                )
+            if failed:
+                c.executemany(
+                    self.q(self._FAILED),
+                    [self._failed_row(cl, holder, *rest) for cl, *rest in failed],
+                )
 
     def release(self, claims: list[Claim], holder: str) -> None:
         """Give claims back untouched (a dispatcher stopping before it sent them)."""

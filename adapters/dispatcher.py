@@ -142,6 +142,10 @@ class Dispatcher:
         self.stopping = threading.Event()
         self.pool = ThreadPoolExecutor(max_workers=self.config.in_flight, thread_name_prefix="send")
         self.thread: threading.Thread | None = None
+        self.wake = threading.Event()
+        # Finished sends, recorded together by the loop: one transaction, not one each.
+        self.sent: list[tuple[Claim, dict[str, Any], float]] = []
+        self.failed: list[tuple[Claim, str, float, bool, float]] = []
         self.last_error: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -155,6 +159,10 @@ class Dispatcher:
         if self.thread is not None:
             self.thread.join(timeout=15)
         self.pool.shutdown(wait=True, cancel_futures=True)
+        try:
+            self.flush()
+        except Exception:  # the claims expire and another dispatcher sends them again
+            log.exception("could not record the last deliveries")
         for entry in self.platforms.values():
             entry.adapter.close()
 
@@ -172,12 +180,16 @@ class Dispatcher:
                 self.stopping.wait(min(30.0, 0.5 * 2 ** min(failures, 6)))
                 continue
             if not busy:
-                self.stopping.wait(self.config.tick)
+                # A finished send wakes the loop early: its slot is free again.
+                self.wake.wait(self.config.tick)
+                self.wake.clear()
 
     # -- one round ---------------------------------------------------------------------------
 
     def tick(self) -> bool:
-        """Fill and send once for every platform; True if anything was claimed."""
+        """Record finished sends, then fill and send once for every platform; True if anything
+        was claimed."""
+        self.flush()
         self._refresh()
         busy = False
         for name, entry in list(self.platforms.items()):
@@ -275,6 +287,19 @@ class Dispatcher:
 
     # -- one delivery ------------------------------------------------------------------------
 
+    def flush(self) -> None:
+        with self.lock:
+            sent, self.sent = self.sent, []
+            failed, self.failed = self.failed, []
+        if not sent and not failed:
+            return
+        try:
+            self.store.record(self.holder, sent, failed)
+        except Exception:
+            with self.lock:  # kept for the next round; the claims hold meanwhile
+                self.sent[:0], self.failed[:0] = sent, failed
+            raise
+
     def _send(self, entry: _Platform, claim: Claim) -> None:
         try:
             self._deliver(entry, claim)
@@ -284,17 +309,22 @@ class Dispatcher:
         finally:
             with self.lock:
                 entry.in_flight -= 1
+            self.wake.set()
+
+    def _done(self, claim: Claim, sent: dict[str, Any]) -> None:
+        with self.lock:
+            self.sent.append((claim, sent, time.time()))
 
     def _deliver(self, entry: _Platform, claim: Claim) -> None:
         if claim.kind == STOCK and claim.sent == claim.payload:
             # The platform already shows this value (say 5 → 4 → 5 between two sends).
-            self.store.delivered(claim, self.holder, claim.payload)
+            self._done(claim, claim.payload)
             return
         order = None
         if claim.kind == ORDER:
             order = self.load_order(claim.platform, claim.subject)
             if not entry.adapter.order_changed(order, claim.sent):
-                self.store.delivered(claim, self.holder, claim.sent or {})
+                self._done(claim, claim.sent or {})
                 return
         if not entry.limiter.acquire(self.stopping):
             self.store.release([claim], self.holder)
@@ -311,7 +341,7 @@ class Dispatcher:
                 entry.limiter.pause(error.retry_after if error.retry_after is not None else 1.0)
             self._failed(entry, claim, str(error), error.retry_after, error.retryable)
             return
-        self.store.delivered(claim, self.holder, sent)
+        self._done(claim, sent)
 
     def _failed(
         self,
@@ -338,4 +368,6 @@ class Dispatcher:
                 delay,
                 message,
             )
-        self.store.attempt_failed(claim, self.holder, message, time.time() + delay, give_up)
+        now = time.time()
+        with self.lock:
+            self.failed.append((claim, message, now + delay, give_up, now))
