@@ -54,7 +54,7 @@ class DispatchConfig:
     tick: float = 0.05
     gap: float = 0.25  # least time between two sends of one SKU (VTEX: 423 within ms)
     lease: float = 60.0
-    in_flight: int = 8  # requests at once per platform
+    in_flight: int = 16  # requests at once per platform
     default_rate: float = 50.0  # requests per second per platform, unless configured
     page: int = 500
     refresh: float = 2.0  # how often platform settings are re-read

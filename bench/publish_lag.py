@@ -247,7 +247,10 @@ def measure(server: Server, vtex: Emulator, args: argparse.Namespace, run: str) 
         + f"; PUTs: {len(puts)}, {len(puts) / max(len(sent), 1):.3f} per movement"
     )
     invalid = [r for r in vtex.requests() if not r.get("valid", True)]
-    print(f"requests the emulator found invalid: {len(invalid)}")
+    print(
+        f"requests the emulator found invalid: {len(invalid)}"
+        + (f" (first: {invalid[0]})" if invalid else "")
+    )
     below = all(figures[k] < floor for k, floor in FLOORS.items())
     print(f"floors p50 < 1 s and p99 < 3 s: {'met' if below else 'NOT met'}")
     return 0 if below and not errors and not invalid else 1
