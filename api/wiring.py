@@ -94,6 +94,9 @@ class Container:
                 max_attempts=self.settings.dispatch_max_attempts,
                 backoff_base=self.settings.dispatch_backoff_base,
                 backoff_cap=self.settings.dispatch_backoff_cap,
+                # Longer than a request can take, so a claim outlives its send; a killed
+                # dispatcher's claims are free again after this.
+                lease=2 * self.settings.platform_timeout + 5,
             ),
         )
         self.jobs = PlatformJobs(

@@ -55,8 +55,17 @@ class Emulator:
         self.url = f"http://127.0.0.1:{free_port()}"
         self.app_key, self.app_token = APP_KEY, APP_TOKEN
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.emulators.vtex", "--port", self.url.rsplit(":", 1)[1]]
-            + ["--app-key", APP_KEY, "--app-token", APP_TOKEN],
+            [
+                sys.executable,
+                "-m",
+                "tests.emulators.vtex",
+                "--port",
+                self.url.rsplit(":", 1)[1],
+                "--app-key",
+                APP_KEY,
+                "--app-token",
+                APP_TOKEN,
+            ],
             cwd=ROOT,
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,

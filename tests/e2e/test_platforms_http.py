@@ -284,7 +284,14 @@ def test_failed_deliveries_are_shown_and_retried(
 def _worker(database_url: str, log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-c", "from api.cli import main; main()", "worker"],
-        env={**os.environ, "LEDGER_DATABASE_URL": database_url, **FAST_RETRIES},
+        env={
+            **os.environ,
+            "LEDGER_DATABASE_URL": database_url,
+            # A killed worker's claims wait out their lease (2 x timeout + 5 s) before
+            # the other takes them over.
+            "LEDGER_PLATFORM_TIMEOUT": "2",
+            **FAST_RETRIES,
+        },
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
