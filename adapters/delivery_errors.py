@@ -14,6 +14,7 @@ import httpx
 # VTEX answers 423 when two updates of one SKU and warehouse collide; 408 and 425 are the
 # server asking us to come back; 429 is a rate limit.
 RETRYABLE_STATUSES = frozenset({408, 423, 425, 429})
+MAX_RETRY_AFTER = 3600.0
 
 
 class DeliveryError(Exception):
@@ -40,16 +41,19 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        # An hour at most: "inf" or a typo must not silence a platform for good.
+        return min(max(0.0, seconds), MAX_RETRY_AFTER) if seconds == seconds else None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    return min(max(0.0, (when - (now or datetime.now(UTC))).total_seconds()), MAX_RETRY_AFTER)
 
 
 def check_response(response: httpx.Response, what: str) -> httpx.Response:

@@ -34,6 +34,7 @@ class Claim:
     attempts: int
     sent: dict[str, Any] | None
     wanted_at: float
+    until: float  # when the claim lapses and another sender may take the row
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -68,11 +69,12 @@ class DeliveryStore:
         return sql.replace("?", "%s")
 
     @contextmanager
-    def _tx(self) -> Iterator[Any]:
+    def _tx(self, durable: bool = False) -> Iterator[Any]:
         with self.datastore.transaction(commit=True) as c:
-            if self.is_postgres:
-                # A delivery record lost in a crash only means sending an absolute quantity
+            if self.is_postgres and not durable:
+                # A claim or result lost in a crash only means sending an absolute quantity
                 # again; waiting for the disk on each of hundreds a second is not worth it.
+                # What is owed (enqueue) waits for the disk: the cursor moves past it.
                 c.execute("SET LOCAL synchronous_commit = off")
             # The library wraps sqlite3's cursor without its rowcount, which claims need.
             yield getattr(c, "sqlite_cursor", c)
@@ -103,7 +105,7 @@ class DeliveryStore:
         platform's cursor past them, in one transaction. Older values than a row holds are
         ignored, so two dispatchers filling the same page change nothing twice."""
         now = time.time() if now is None else now
-        with self._tx() as c:
+        with self._tx(durable=True) as c:
             if rows:
                 c.executemany(
                     self.q(
@@ -206,6 +208,7 @@ class DeliveryStore:
                 int(r["attempts"]),
                 json.loads(r["sent"]) if r["sent"] else None,
                 float(r["wanted_at"]),
+                now + lease,
             )
             for r in rows
         ]
@@ -306,6 +309,21 @@ class DeliveryStore:
                     "WHERE platform = ? AND state = 'failed'"
                 ),
                 (now, platform),
+            )
+            return int(c.rowcount or 0)
+
+    def resend_all(self, platform: str) -> int:
+        """Send every SKU's stock again (the platform's SKU ids, account or credentials
+        changed), and retry what had failed."""
+        now = time.time()
+        with self._tx(durable=True) as c:
+            c.execute(
+                self.q(
+                    "UPDATE deliveries SET sent = CASE WHEN kind = 'stock' THEN NULL "
+                    "ELSE sent END, state = 'pending', attempts = 0, due_at = ?, wanted_at = ? "
+                    "WHERE platform = ? AND (state = 'failed' OR kind = 'stock')"
+                ),
+                (now, now, platform),
             )
             return int(c.rowcount or 0)
 
@@ -425,9 +443,13 @@ class DeliveryStore:
 
     def jobs(self, prefix: str) -> dict[str, dict[str, Any]]:
         with self._tx() as c:
+            # Not LIKE: "_" in a platform name would match any character.
             c.execute(
-                self.q("SELECT name, last_run_at, last_report FROM job_leases WHERE name LIKE ?"),
-                (f"{prefix}%",),
+                self.q(
+                    "SELECT name, last_run_at, last_report FROM job_leases "
+                    "WHERE substr(name, 1, ?) = ?"
+                ),
+                (len(prefix), prefix),
             )
             return {
                 r["name"][len(prefix) :]: {

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -53,11 +53,17 @@ class DispatchConfig:
     backoff_cap: float = 60.0
     tick: float = 0.05
     gap: float = 0.25  # least time between two sends of one SKU (VTEX: 423 within ms)
-    lease: float = 60.0
+    timeout: float = 10.0  # of one platform request
+    lease: float = 25.0  # of a claim: longer than a request can take
     in_flight: int = 16  # requests at once per platform
     default_rate: float = 50.0  # requests per second per platform, unless configured
     page: int = 500
     refresh: float = 2.0  # how often platform settings are re-read
+
+
+def _reaches_elsewhere(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    keys = ("base_url", "credentials", "skus", "type")
+    return any(old.get(k) != new.get(k) for k in keys)
 
 
 def backoff_delay(
@@ -83,20 +89,21 @@ class RateLimiter:
         self.paused_until = 0.0
         self.lock = threading.Lock()
 
-    def acquire(self, stop: threading.Event) -> bool:
-        while not stop.is_set():
-            with self.lock:
-                now = time.monotonic()
-                self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-                self.stamp = now
-                wait = self.paused_until - now
-                if wait <= 0 and self.tokens >= 1:
-                    self.tokens -= 1
-                    return True
-                if wait <= 0:
-                    wait = (1 - self.tokens) / self.rate
-            stop.wait(min(wait, 0.5))
-        return False
+    def take(self, wanted: int) -> int:
+        """Up to ``wanted`` tokens available now (none while paused), without waiting."""
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+            if now < self.paused_until:
+                return 0
+            taken = max(0, min(wanted, int(self.tokens)))
+            self.tokens -= taken
+            return taken
+
+    def give_back(self, tokens: int) -> None:
+        with self.lock:
+            self.tokens = min(self.burst, self.tokens + tokens)
 
     def pause(self, seconds: float) -> None:
         with self.lock:
@@ -108,7 +115,10 @@ class _Platform:
     platform: Platform
     adapter: PlatformAdapter
     limiter: RateLimiter
+    # Its own senders: a platform paused by a 429 or timing out must not hold another's.
+    pool: ThreadPoolExecutor
     in_flight: int = 0
+    retired: list[PlatformAdapter] = field(default_factory=list)
 
 
 class Dispatcher:
@@ -140,7 +150,6 @@ class Dispatcher:
         self.rng = random.Random()
         self.lock = threading.Lock()
         self.stopping = threading.Event()
-        self.pool = ThreadPoolExecutor(max_workers=self.config.in_flight, thread_name_prefix="send")
         self.thread: threading.Thread | None = None
         self.wake = threading.Event()
         # Finished sends, recorded together by the loop: one transaction, not one each.
@@ -158,13 +167,15 @@ class Dispatcher:
         self.stopping.set()
         if self.thread is not None:
             self.thread.join(timeout=15)
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        for entry in self.platforms.values():
+            entry.pool.shutdown(wait=True, cancel_futures=True)
         try:
             self.flush()
         except Exception:  # the claims expire and another dispatcher sends them again
             log.exception("could not record the last deliveries")
         for entry in self.platforms.values():
-            entry.adapter.close()
+            for adapter in (entry.adapter, *entry.retired):
+                adapter.close()
 
     def _run(self) -> None:
         failures = 0
@@ -175,6 +186,7 @@ class Dispatcher:
                 self.last_error = None
             except Exception as error:  # the loop must outlive a database outage
                 failures += 1
+                self.cursors.clear()  # read them again: the database may have lost a commit
                 self.last_error = f"{type(error).__name__}: {error}"
                 log.exception("dispatcher tick failed (%d in a row)", failures)
                 self.stopping.wait(min(30.0, 0.5 * 2 ** min(failures, 6)))
@@ -196,14 +208,18 @@ class Dispatcher:
             self.fill(name)
             with self.lock:
                 free = self.config.in_flight - entry.in_flight
+            # Rate first, then claims: a claim waiting for the rate could lapse, and another
+            # sender's newer value could land before it.
+            tokens = entry.limiter.take(free)
             claims = self.store.claim(
-                name, self.holder, free, self.config.lease, gap=self.config.gap
+                name, self.holder, tokens, self.config.lease, gap=self.config.gap
             )
+            entry.limiter.give_back(tokens - len(claims))
             for claim in claims:
                 with self.lock:
                     entry.in_flight += 1
                 try:
-                    self.pool.submit(self._send, entry, claim)
+                    entry.pool.submit(self._send, entry, claim)
                 except RuntimeError:  # the pool is shutting down
                     with self.lock:
                         entry.in_flight -= 1
@@ -279,11 +295,19 @@ class Dispatcher:
             if adapter is None:
                 continue
             rate = float(platform.settings.get("rate_limit") or self.config.default_rate)
-            if entry is not None:
-                entry.adapter.close()
-                if entry.platform.settings.get("warehouses") != platform.settings.get("warehouses"):
-                    self.store.drop_unmapped(name, set(platform.settings.get("warehouses") or {}))
-            self.platforms[name] = _Platform(platform, adapter, RateLimiter(rate))
+            # Whatever another process did while this one was not looking: rows of warehouses
+            # no longer mapped go, and rows failed for reasons the new settings may fix, or
+            # delivered to a SKU, account or credentials that changed, are sent again.
+            self.store.drop_unmapped(name, set(platform.settings.get("warehouses") or {}))
+            if entry is None:
+                pool = ThreadPoolExecutor(self.config.in_flight, thread_name_prefix=f"send-{name}")
+                self.platforms[name] = _Platform(platform, adapter, RateLimiter(rate), pool)
+                continue
+            if _reaches_elsewhere(entry.platform.settings, platform.settings):
+                self.store.resend_all(name)
+            # Sends in flight keep the adapter they started with; it closes when we stop.
+            entry.retired.append(entry.adapter)
+            entry.platform, entry.adapter, entry.limiter = platform, adapter, RateLimiter(rate)
 
     # -- one delivery ------------------------------------------------------------------------
 
@@ -326,7 +350,9 @@ class Dispatcher:
             if not entry.adapter.order_changed(order, claim.sent):
                 self._done(claim, claim.sent or {})
                 return
-        if not entry.limiter.acquire(self.stopping):
+        # A send that could still be in flight when its claim lapses might land after a newer
+        # value another sender claimed: a claim that sat too long (a stalled process) goes back.
+        if time.time() > claim.until - self.config.timeout - 1:
             self.store.release([claim], self.holder)
             return
         try:
@@ -338,7 +364,8 @@ class Dispatcher:
                 sent = entry.adapter.push_order(order, claim.sent)
         except DeliveryError as error:
             if error.status == 429:
-                entry.limiter.pause(error.retry_after if error.retry_after is not None else 1.0)
+                wait = error.retry_after if error.retry_after is not None else 1.0
+                entry.limiter.pause(min(wait, self.config.backoff_cap))
             self._failed(entry, claim, str(error), error.retry_after, error.retryable)
             return
         self._done(claim, sent)

@@ -26,6 +26,8 @@ def _json(body: bytes) -> Any:
         return json.loads(body)
     except (UnicodeDecodeError, ValueError):
         raise InvalidInput("the hook's body is not JSON") from None
+    except RecursionError:
+        raise InvalidInput("the hook's body is nested too deeply") from None
 
 
 def receive(

@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -89,6 +90,9 @@ class PlatformJobs:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
+        self.pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="platform-job")
+        self.running: set[str] = set()
+        self.lock = threading.Lock()
 
     def jobs(self, platform: Platform) -> list[Job]:
         if platform.type is not PlatformType.VTEX or not platform.settings.get("base_url"):
@@ -118,6 +122,7 @@ class PlatformJobs:
         self.stopping.set()
         if self.thread is not None:
             self.thread.join(timeout=15)
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
     def _run(self) -> None:
         while not self.stopping.is_set():
@@ -128,17 +133,40 @@ class PlatformJobs:
             self.stopping.wait(0.5)
 
     def run_due(self, now: float | None = None) -> None:
+        """Start every due job on its own thread: a long drift repair must not hold up the
+        order robot. A job still running here is not started again."""
         for name in self.platform_names():
             platform = self.orders.platform(name)
             for job in self.jobs(platform):
                 key = f"{name}:{job.name}"
+                with self.lock:
+                    if key in self.running:
+                        continue
                 if not self.store.take_job(key, self.holder, job.every, now):
                     continue
-                started = time.time()
+                with self.lock:
+                    self.running.add(key)
                 try:
-                    report = job.run()
-                except DeliveryError as error:
-                    report = {"errors": [str(error)]}
-                    log.warning("%s failed: %s", key, error)
-                report["seconds"] = round(time.time() - started, 3)
-                self.store.job_done(key, report)
+                    self.pool.submit(self._run_job, key, job)
+                except RuntimeError:  # stopping
+                    with self.lock:
+                        self.running.discard(key)
+
+    def _run_job(self, key: str, job: Job) -> None:
+        started = time.time()
+        try:
+            try:
+                report = job.run()
+            except DeliveryError as error:
+                report = {"errors": [str(error)]}
+                log.warning("%s failed: %s", key, error)
+            except Exception as error:
+                report = {"errors": [f"{type(error).__name__}: {error}"]}
+                log.exception("%s failed", key)
+            report["seconds"] = round(time.time() - started, 3)
+            self.store.job_done(key, report)
+        except Exception:
+            log.exception("%s: could not record its report", key)
+        finally:
+            with self.lock:
+                self.running.discard(key)

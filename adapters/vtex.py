@@ -16,7 +16,9 @@ from adapters.delivery_errors import DeliveryError, check_response, transport_fa
 
 # The dispatcher runs about eight requests at once; a little headroom avoids queueing on the
 # pool while a slow answer is still open.
-_LIMITS = httpx.Limits(max_connections=10, max_keepalive_connections=8)
+_LIMITS = httpx.Limits(
+    max_connections=16, max_keepalive_connections=16
+)  # the dispatcher sends 16 at once
 MAX_FEED_LOT = 10
 # The PUT resets lead time to zero when the field is missing, and the schema requires it; the
 # ledger manages no lead times, so it says zero explicitly (format dd.hh:mm:ss).

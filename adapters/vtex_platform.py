@@ -27,6 +27,7 @@ from ledger.platforms import Platform
 
 log = logging.getLogger(__name__)
 
+MAX_LOTS_PER_RUN = 100  # a run reads at most 1,000 feed items; the next run reads on
 HOOK_SECRET_HEADER = "X-Ledger-Hook-Secret"  # noqa: S105 (a header name)
 RECORDED_BY = "vtex"
 
@@ -125,26 +126,34 @@ class VtexPlatform:
         order could not be read stays in the feed and is read again next time."""
         report: dict[str, Any] = {"read": 0, "committed": 0, "errors": []}
         stuck: set[str] = set()
-        while True:
-            items = [i for i in self.client.feed(maxlot) if i.get("handle") not in stuck]
+        for _ in range(MAX_LOTS_PER_RUN):
+            items = [i for i in self.client.feed(maxlot) if str(i.get("orderId")) not in stuck]
             if not items:
                 break
             done = []
             for item in items:
                 report["read"] += 1
+                order_id = str(item.get("orderId"))
                 try:
-                    self.sync_order(orders, str(item["orderId"]))
+                    self.sync_order(orders, order_id)
                     done.append(item["handle"])
-                except (DeliveryError, LedgerError) as error:
-                    stuck.add(item["handle"])
-                    report["errors"].append(f"{item.get('orderId')}: {error}")
-                    log.warning(
-                        "vtex %s: order %s not imported: %s", self.name, item.get("orderId"), error
-                    )
+                except DeliveryError as error:
+                    self._stuck(report, stuck, order_id, error)
+                except Exception as error:  # one malformed order must not stop the others
+                    log.exception("vtex %s: order %s could not be imported", self.name, order_id)
+                    self._stuck(report, stuck, order_id, error)
             if done:
                 self.client.commit(done)
                 report["committed"] += len(done)
         return report
+
+    def _stuck(
+        self, report: dict[str, Any], stuck: set[str], order_id: str, error: Exception
+    ) -> None:
+        # Left in the feed (not committed): read again next run, after what VTEX fixes.
+        stuck.add(order_id)
+        report["errors"].append(f"{order_id}: {error}")
+        log.warning("vtex %s: order %s not imported: %s", self.name, order_id, error)
 
     def follow_payments(self, orders: OrderDesk, order_ids: list[str]) -> dict[str, Any]:
         """Orders still awaiting payment, checked against VTEX: they move on by themselves."""

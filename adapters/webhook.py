@@ -31,7 +31,8 @@ def signature_matches(secret: str | None, body: bytes, header: str | None) -> bo
     """Constant-time check of a signature header; no secret configured means no match."""
     if not secret or not header:
         return False
-    return hmac.compare_digest(sign(secret, body), header.strip())
+    # Bytes: compare_digest refuses str with non-ASCII characters (a forged header's choice).
+    return hmac.compare_digest(sign(secret, body).encode(), header.strip().encode())
 
 
 def order_record(order: Order) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SkipValidation
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, model_validator
 
 from api.schemas import Quantity
 from ledger.orders import OrderStatus
@@ -144,6 +144,16 @@ class PlatformIn(BaseModel):
         le=604_800,
         description="VTEX: how often the platform's stock is compared and repaired (default 600).",
     )
+
+    @model_validator(mode="after")
+    def _one_to_one(self) -> PlatformIn:
+        # The platform's stock is an absolute number per id: two ledger warehouses (or SKUs)
+        # sent to one id would overwrite each other instead of adding up.
+        for field_name in ("warehouses", "skus"):
+            targets = list(getattr(self, field_name).values())
+            if len(set(targets)) != len(targets):
+                raise ValueError(f"{field_name}: two entries map to the same platform id")
+        return self
 
 
 class PlatformOut(BaseModel):

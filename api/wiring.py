@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,8 @@ class Container:
     dispatcher: Dispatcher | None = None
     jobs: PlatformJobs | None = None
     _vtex: dict[str, tuple[dict[str, Any], VtexPlatform]] = field(default_factory=dict)
+    _retired: list[VtexPlatform] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def stock_levels(self) -> StockLevelsView:
@@ -73,9 +76,10 @@ class Container:
             return known[1]
         # A short timeout: VTEX wants a hook answered within 5 s.
         vtex = VtexPlatform(platform, timeout=min(self.settings.platform_timeout, 4.0))
-        self._vtex[platform.name] = (dict(platform.settings), vtex)
-        if known is not None:
-            known[1].close()
+        with self._lock:
+            self._vtex[platform.name] = (dict(platform.settings), vtex)
+            if known is not None:  # a robot or hook may still be using it: closed at the end
+                self._retired.append(known[1])
         return vtex
 
     def start_background(self) -> None:
@@ -97,6 +101,7 @@ class Container:
                 # Longer than a request can take, so a claim outlives its send; a killed
                 # dispatcher's claims are free again after this.
                 lease=2 * self.settings.platform_timeout + 5,
+                timeout=self.settings.platform_timeout,
             ),
         )
         self.jobs = PlatformJobs(
@@ -151,7 +156,7 @@ class Container:
                 service.stop()
         for runner in self.runners:
             runner.stop()
-        for _, vtex in self._vtex.values():
+        for vtex in [v for _, v in self._vtex.values()] + self._retired:
             vtex.close()
         self.app.close()
 

@@ -126,3 +126,23 @@ def test_stock_and_order_status_go_out_signed_and_orders_come_in_signed(
     # Status and invoice only: no payment data, no lines (local edits stay in the ledger).
     allowed = {"event", "platform", "order_id", "status", "deleted", "invoice", "sent_at"}
     assert all(set(m) <= allowed for m in receiver.events("order"))
+
+
+def test_hostile_hooks_and_mappings_get_clear_errors(shop: Server) -> None:
+    hook = f"{shop.url}/platforms/hooky/hook"
+    raw, _ = signed({"order_id": "X"})
+    weird = httpx.post(hook, content=raw, headers={"X-Ledger-Signature": "sha256=\u00e9".encode()})
+    assert weird.status_code == 401
+    deep = b"[" * 50_000 + b"]" * 50_000
+    _, headers = signed({"x": 1})
+    headers["X-Ledger-Signature"] = (
+        "sha256=" + hmac.new(SECRET.encode(), deep, hashlib.sha256).hexdigest()
+    )
+    assert httpx.post(hook, content=deep, headers=headers).status_code in (413, 422)
+    with shop.client() as client:
+        twice = client.put(
+            "/platforms/hooky",
+            json={"type": "webhook", "warehouses": {"main": "W1", "other": "W1"}},
+        )
+        assert twice.status_code == 422
+        assert "same platform id" in twice.text

@@ -122,3 +122,11 @@ def test_a_sku_just_sent_waits_its_gap_before_the_next_value(container: Containe
     assert store.claim("shop", "me", 10, lease=60, now=t + 0.1, gap=0.25) == []
     [claim] = store.claim("shop", "me", 10, lease=60, now=t + 0.3, gap=0.25)
     assert claim.payload["quantity"] == "8"
+
+
+def test_a_platforms_job_reports_are_its_own(container: Container) -> None:
+    store = container.deliveries
+    store.take_job("my-shop:feed", "one", every=10)
+    store.job_done("my-shop:feed", {"read": 1})
+    assert store.jobs("my_shop:") == {}  # "_" is not a wildcard here
+    assert store.jobs("my-shop:")["feed"]["report"] == {"read": 1}
