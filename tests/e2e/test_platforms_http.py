@@ -155,7 +155,8 @@ def test_the_seeds_example_end_to_end(shop: Server, vtex: VtexEmulator) -> None:
         assert invoice["invoiceValue"] == "9950"
         assert all(isinstance(item["price"], int) for item in invoice["items"])
         assert "payment" not in str(invoice).lower()
-        level = client.get("/stock/123").json()["warehouses"][0]
+        position = response.json()["position"]
+        level = client.get(f"/stock/123?after={position}").json()["warehouses"][0]
         assert (level["physical"], level["reserved"], level["available"]) == ("5", "0", "5")
 
         # Tracking known later: the same invoice with it, sent on as a PATCH.
@@ -381,6 +382,11 @@ def test_the_hook_answers_the_ping_refuses_forgeries_and_shrugs_off_repeats(
     with shop.client() as client:
         order = client.get("/orders/vtex/2001-01").json()
         assert order["status"] == "payment_confirmed"
+        eventually(
+            lambda: client.get("/stock/777").json()["warehouses"][0]["reserved"] == "2",
+            what="2 reserved",
+        )
+        time.sleep(0.5)  # a second reservation, had there been one, would show by now
         level = client.get("/stock/777").json()["warehouses"][0]
         assert level["reserved"] == "2"  # reserved once, whatever the repeats
     eventually(lambda: vtex.stock("777", "1_1") == 8, what="the store shows 8")
@@ -409,7 +415,11 @@ def test_payment_follow_up_moves_orders_without_anyone(shop: Server, vtex: VtexE
             lambda: client.get("/orders/vtex/3002-01").json()["status"] == "cancelled",
             what="cancelled by the follow-up",
         )
-        assert client.get("/stock/555").json()["warehouses"][0]["reserved"] == "3"
+        # The stock view follows the order's write a moment later.
+        eventually(
+            lambda: client.get("/stock/555").json()["warehouses"][0]["reserved"] == "3",
+            what="3 reserved",
+        )
         eventually(lambda: vtex.stock("555", "1_1") == 7, what="the store shows 7")
     assert status(shop)["jobs"]["payments"]["report"] is not None
 
