@@ -219,6 +219,27 @@ class View(TrackingRecorder, ABC):
     @abstractmethod
     def _exists(self, c: Any, table: str) -> bool: ...
 
+    def platform_page(
+        self,
+        platform: str,
+        order: Sequence[str],
+        after: Sequence[Any] | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """A platform's rows after ``after`` in the keyset ``order`` (oldest change first):
+        how the dispatcher reads what changed since its cursor."""
+        columns = ", ".join(order)
+        where, params = "", [platform]
+        if after is not None:
+            where = f" AND ({columns}) > ({', '.join('?' for _ in order)})"
+            params += list(after)
+        with self.reading() as c:
+            c.execute(
+                self.q(f"SELECT * FROM {{t}} WHERE platform = ?{where} ORDER BY {columns} LIMIT ?"),
+                [*params, limit],
+            )
+            return [self.normalise(dict(r)) for r in c.fetchall()]
+
     def rows(self, c: Any) -> Iterator[dict[str, Any]]:
         """Every row, in key order, a page at a time, as comparable Python values."""
         keys = ", ".join(self.key_columns)

@@ -185,19 +185,7 @@ class OrderListView(View):
     ) -> list[dict[str, Any]]:
         """A platform's orders changed after ``after`` (a previous row's position and order
         id), oldest change first: what the dispatcher tells the platform."""
-        where, params = "", [platform]
-        if after is not None:
-            where = " AND (position, order_id) > (?, ?)"
-            params += list(after)
-        with self.reading() as c:
-            c.execute(
-                self.q(
-                    f"SELECT * FROM {{t}} WHERE platform = ?{where} "
-                    "ORDER BY position, order_id LIMIT ?"
-                ),
-                [*params, limit],
-            )
-            return [self.normalise(dict(r)) for r in c.fetchall()]
+        return self.platform_page(platform, ("position", "order_id"), after, limit)
 
     def open_orders(self, platform: str, statuses: tuple[str, ...]) -> list[str]:
         """Ids of a platform's orders in ``statuses`` (not deleted), oldest first."""

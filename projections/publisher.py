@@ -226,19 +226,7 @@ class PublisherView(View):
     ) -> list[dict[str, Any]]:
         """A platform's desired rows changed after ``after`` (a previous row's position, SKU
         and warehouse: one mapping change writes many rows at one position), oldest first."""
-        where, params = "", [platform]
-        if after is not None:
-            where = " AND (position, sku, warehouse) > (?, ?, ?)"
-            params += list(after)
-        with self.reading() as c:
-            c.execute(
-                self.q(
-                    f"SELECT * FROM {{t}} WHERE platform = ?{where} "
-                    "ORDER BY position, sku, warehouse LIMIT ?"
-                ),
-                [*params, limit],
-            )
-            return [self.normalise(dict(r)) for r in c.fetchall()]
+        return self.platform_page(platform, ("position", "sku", "warehouse"), after, limit)
 
     def platform_names(self) -> list[str]:
         with self.reading() as c:
