@@ -11,7 +11,10 @@ older value can never overtake a newer one on the wire.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +24,11 @@ from ledger.quantities import render
 
 STOCK = "stock"
 ORDER = "order"
+
+
+def holder_name() -> str:
+    """Who holds a claim or a job lease: unique per process and per start, readable."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,9 @@ is retried with exponential backoff and jitter (or after ``Retry-After``); after
 from __future__ import annotations
 
 import logging
-import os
 import random
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,7 +20,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from adapters.delivery_errors import DeliveryError
-from adapters.delivery_store import ORDER, STOCK, Claim, DeliveryStore, stock_payload
+from adapters.delivery_store import ORDER, STOCK, Claim, DeliveryStore, holder_name, stock_payload
 from ledger.orders import Order
 from ledger.platforms import Platform
 
@@ -143,7 +140,7 @@ class Dispatcher:
         self.load_order = load_order
         self.adapter_for = adapter_for
         self.config = config or DispatchConfig()
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.holder = holder_name()
         self.platforms: dict[str, _Platform] = {}
         self.cursors: dict[tuple[str, str], tuple[int, str, str] | None] = {}
         self.refreshed = 0.0

@@ -7,11 +7,8 @@ Each job of each platform runs in one process at a time, whichever takes its lea
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from adapters.delivery_errors import DeliveryError
-from adapters.delivery_store import STOCK, DeliveryStore
+from adapters.delivery_store import STOCK, DeliveryStore, holder_name
 from adapters.vtex_orders import vtex_quantity
 from adapters.vtex_platform import AWAITING, VtexPlatform
 from ledger.ordering import OrderDesk
@@ -87,7 +84,7 @@ class PlatformJobs:
         self.platform_names = platform_names
         self.open_orders = open_orders
         self.vtex_for = vtex_for
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.holder = holder_name()
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
         self.pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="platform-job")

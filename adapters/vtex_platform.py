@@ -105,10 +105,14 @@ class VtexPlatform:
     def sync_order(self, orders: OrderDesk, order_id: str) -> str:
         """Import an order, or report its status onward, from what VTEX says now: the order
         itself is the truth, so a duplicated or late notification changes nothing."""
+        return self._sync(orders, order_id)[1]
+
+    def _sync(self, orders: OrderDesk, order_id: str) -> tuple[OrderStatus | None, str]:
+        """The order's status here afterwards (None: not imported) and a sentence saying so."""
         vtex_order = self.client.get_order(order_id)
         mapped = order_from_vtex(vtex_order, self.platform.settings)
         if mapped.status is None:
-            return f"{order_id}: {mapped.vtex_state} changes nothing here"
+            return None, f"{order_id}: {mapped.vtex_state} changes nothing here"
         outcome = orders.import_order(
             self.name,
             mapped.order_id,
@@ -118,8 +122,8 @@ class VtexPlatform:
             RECORDED_BY,
         )
         if outcome.order is None:
-            return f"{order_id}: {outcome.reason}"
-        return f"{order_id}: {outcome.order.status.value}"
+            return None, f"{order_id}: {outcome.reason}"
+        return outcome.order.status, f"{order_id}: {outcome.order.status.value}"
 
     def read_feed(self, orders: OrderDesk, maxlot: int = 10) -> dict[str, Any]:
         """Drain the feed: import each order, then commit the handles it read. A handle whose
@@ -160,15 +164,13 @@ class VtexPlatform:
         report: dict[str, Any] = {"checked": 0, "moved": [], "errors": []}
         for order_id in order_ids:
             report["checked"] += 1
-            before = orders.get(self.name, order_id).status
             try:
-                self.sync_order(orders, order_id)
+                after, _ = self._sync(orders, order_id)
             except (DeliveryError, LedgerError) as error:
                 report["errors"].append(f"{order_id}: {error}")
                 continue
-            after = orders.get(self.name, order_id).status
-            if after is not before:
-                report["moved"].append(f"{order_id}: {before.value} -> {after.value}")
+            if after is not None and after.value not in AWAITING:
+                report["moved"].append(f"{order_id}: {after.value}")
         return report
 
     # -- drift -------------------------------------------------------------------------------

@@ -445,3 +445,34 @@ def test_drift_is_found_repaired_and_reported(
         eventually(lambda: vtex.stock("DR", "1_1") == 6, what="repaired")
     finally:
         stop_server(server)
+
+
+def test_local_edits_of_an_order_never_reach_vtex(
+    sqlite_url: str, tmp_path: Path, vtex: VtexEmulator
+) -> None:
+    """The seller changes an imported order's items here; the invoice VTEX receives still has
+    VTEX's own items, quantities and prices (domain: local edits stay in the ERP)."""
+    server = start_server(sqlite_url, tmp_path, **FAST_RETRIES)
+    try:
+        configure(server, vtex)
+        vtex.add_order(
+            "4001-01", [{"sku": "321", "quantity": 5, "price": 1990}], state="payment-approved"
+        )
+        with server.client() as client:
+            move(client, "in-1", "321", 10)
+            eventually(
+                lambda: client.get("/orders/vtex/4001-01").status_code == 200, what="imported"
+            )
+            edited = client.patch(
+                "/orders/vtex/4001-01", json={"items": [{"sku": "321", "quantity": "4"}]}
+            )
+            assert edited.status_code == 200, edited.text
+            invoiced = client.post(
+                "/orders/vtex/4001-01/invoice", json={"number": "NF-9", "value": "79.60"}
+            )
+            assert invoiced.status_code == 200, invoiced.text
+        [invoice] = eventually(lambda: vtex.invoices("4001-01"), what="the invoice arrives")
+        assert [(i["quantity"], i["price"]) for i in invoice["items"]] == [(5, 1990)]
+        assert invoice["invoiceValue"] == "7960"  # the invoice's own value is invoice data
+    finally:
+        stop_server(server)
