@@ -1,4 +1,10 @@
-"""Identifiers typed by people and platforms (SKU, warehouse, movement id): checked once, here."""
+"""Text that people and platforms type (codes, names, references, notes): checked once, here.
+
+Codes (SKU, warehouse, movement id, order id, invoice number, platform name and the platform's
+own ids) name things, may end up as one segment of a platform's URL, and are stored by every
+view: no control character (PostgreSQL's text cannot even hold NUL), no surrounding white space,
+and never ``.`` or ``..``, which a URL resolves as "this" or "the parent" resource.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from ledger.errors import InvalidInput
 
 MAX_CODE_LENGTH = 64
 MAX_TEXT_LENGTH = 500
+_DOT_SEGMENTS = frozenset({".", ".."})
 
 
 def check_code(value: object, field: str) -> str:
@@ -19,19 +26,26 @@ def check_code(value: object, field: str) -> str:
         raise InvalidInput(f"{field} must not start or end with white space", field=field)
     if _has_control_characters(value):
         raise InvalidInput(f"{field} must not contain control characters", field=field)
+    if value in _DOT_SEGMENTS:
+        raise InvalidInput(f"{field} cannot be {value!r}", field=field)
     return value
 
 
-def check_text(value: object, field: str, *, max_length: int = MAX_TEXT_LENGTH) -> str | None:
-    """Free text (reference, note): optional, bounded, printable apart from line breaks."""
+def check_text(
+    value: object, field: str, *, max_length: int = MAX_TEXT_LENGTH, multiline: bool = False
+) -> str | None:
+    """Optional free text, bounded and printable. Only ``multiline`` text (a note, a
+    reference) may hold line feeds and tabs; a name or a key is one line."""
     if value is None:
         return None
     if not isinstance(value, str):
         raise InvalidInput(f"{field} must be a string", field=field)
     if len(value) > max_length:
         raise InvalidInput(f"{field} is longer than {max_length} characters", field=field)
-    if _has_control_characters(value.replace("\n", "").replace("\t", "")):
-        raise InvalidInput(f"{field} must not contain control characters", field=field)
+    checked = value.replace("\n", "").replace("\t", "") if multiline else value
+    if _has_control_characters(checked):
+        allowed = " other than line feeds and tabs" if multiline else ""
+        raise InvalidInput(f"{field} must not contain control characters{allowed}", field=field)
     return value or None
 
 

@@ -79,8 +79,10 @@ class MovementRequest:
             warehouse=check_code(data.get("warehouse", DEFAULT_WAREHOUSE), "warehouse"),
             kind=kind,
             quantity=quantity,
-            reference=check_text(data.get("reference"), "reference", max_length=200),
-            note=check_text(data.get("note"), "note", max_length=1000),
+            reference=check_text(
+                data.get("reference"), "reference", max_length=200, multiline=True
+            ),
+            note=check_text(data.get("note"), "note", max_length=1000, multiline=True),
             occurred_at=parse_moment(data.get("occurred_at"), "occurred_at"),
         )
 

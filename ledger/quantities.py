@@ -34,17 +34,26 @@ def parse_quantity(value: object, field: str = "quantity") -> Decimal:
             ) from None
     if not value.is_finite():
         raise InvalidInput(f"{field} must be a finite number", field=field)
+    # Bounds first, on the digits alone: arithmetic on '1e999999999' or on 30 significant
+    # digits overflows the decimal context (an exception, not an answer).
+    if value and value.adjusted() > MAX_ABS.adjusted():
+        raise InvalidInput(f"{field} is too large (at most {MAX_ABS})", field=field)
     exponent = value.as_tuple().exponent
     assert isinstance(exponent, int)
-    if exponent < -MAX_DECIMAL_PLACES and value != value.quantize(
-        Decimal(1).scaleb(-MAX_DECIMAL_PLACES)
-    ):
+    if exponent < -MAX_DECIMAL_PLACES and _has_more_places(value):
         raise InvalidInput(
             f"{field} has more than {MAX_DECIMAL_PLACES} decimal places", field=field
         )
     if abs(value) > MAX_ABS:
         raise InvalidInput(f"{field} is too large (at most {MAX_ABS})", field=field)
     return normalize(value)
+
+
+def _has_more_places(value: Decimal) -> bool:
+    """Whether digits beyond the sixth decimal place are non-zero ('1.5000000' is fine)."""
+    digits = value.as_tuple().digits
+    extra = -value.as_tuple().exponent - MAX_DECIMAL_PLACES  # type: ignore[operator]
+    return any(digits[-extra:]) if extra > 0 else False
 
 
 def normalize(value: Decimal) -> Decimal:

@@ -61,7 +61,7 @@ def movement_report(
         sku=None if sku is None else check_code(sku, "sku"),
         warehouse=None if warehouse is None else check_code(warehouse, "warehouse"),
         kind=None if kind is None else kind.value,
-        reference=check_text(reference, "reference"),
+        reference=check_text(reference, "reference", multiline=True),
         since=parse_moment(since, "since"),
         until=parse_moment(until, "until"),
     )

@@ -50,6 +50,18 @@ def test_a_valid_movement_parses_with_defaults() -> None:
         (with_(quantity="-0.000"), "quantity"),
         (with_(kind="inventory_count", quantity="-1"), "quantity"),
         (with_(quantity=10**13), "quantity"),
+        # Beyond the decimal context: arithmetic on these raised instead of answering.
+        (with_(quantity="99999999999999999999999.9999999"), "quantity"),
+        (with_(quantity="1e999999999"), "quantity"),
+        (with_(quantity="-1e999999999"), "quantity"),
+        (with_(quantity="1e-999999999"), "quantity"),
+        (with_(quantity=Decimal("9" * 60)), "quantity"),
+        (with_(sku="."), "sku"),
+        (with_(sku=".."), "sku"),
+        (with_(warehouse=".."), "warehouse"),
+        (with_(movement_id="."), "movement_id"),
+        (with_(reference="a\x00b"), "reference"),
+        (with_(note="a\x1bb"), "note"),
         (with_(quantity=True), "quantity"),
         (with_(quantity=None), "quantity"),
         (with_(quantity=[1]), "quantity"),
@@ -65,10 +77,23 @@ def test_bad_input_is_refused_naming_the_field(body: dict[str, Any], field: str)
     assert caught.value.context["field"] == field
 
 
+def test_only_notes_and_references_keep_line_feeds_and_tabs() -> None:
+    request = MovementRequest.parse(with_(reference="NF 1\n2", note="line one\n\tline two"))
+    assert (request.reference, request.note) == ("NF 1\n2", "line one\n\tline two")
+    with pytest.raises(InvalidInput):
+        MovementRequest.parse(with_(sku="A\tB"))
+
+
+def test_dots_inside_a_code_are_fine() -> None:
+    assert MovementRequest.parse(with_(sku="...", warehouse="a.b")).sku == "..."
+
+
 def test_quantities_keep_up_to_six_decimal_places_exactly() -> None:
     assert parse_quantity("123456789012.123456") == Decimal("123456789012.123456")
     assert parse_quantity(Decimal("0.1")) == Decimal("0.1")
     assert parse_quantity("1.500000000") == Decimal("1.5")
+    assert parse_quantity("0E+99999") == Decimal(0)
+    assert parse_quantity("999999999999.999999") == Decimal("999999999999.999999")
 
 
 def test_equal_quantities_have_one_canonical_form() -> None:
