@@ -58,8 +58,14 @@ class DispatchConfig:
     refresh: float = 2.0  # how often platform settings are re-read
 
 
+def _seen(platform: Platform) -> dict[str, Any]:
+    """What the dispatcher compares to know a platform changed: its settings, and the revision
+    of its credentials (which changes with any of them; the values are never compared)."""
+    return {**platform.settings, "credentials_revision": platform.credentials_revision}
+
+
 def _reaches_elsewhere(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    keys = ("base_url", "credentials", "skus", "type")
+    keys = ("base_url", "credentials_revision", "skus", "type")
     return any(old.get(k) != new.get(k) for k in keys)
 
 
@@ -286,7 +292,7 @@ class Dispatcher:
         for name in self.platform_names():
             platform = self.load_platform(name)
             entry = self.platforms.get(name)
-            if entry is not None and entry.platform.settings == platform.settings:
+            if entry is not None and _seen(entry.platform) == _seen(platform):
                 continue
             adapter = self.adapter_for(platform)
             if adapter is None:
@@ -300,7 +306,7 @@ class Dispatcher:
                 pool = ThreadPoolExecutor(self.config.in_flight, thread_name_prefix=f"send-{name}")
                 self.platforms[name] = _Platform(platform, adapter, RateLimiter(rate), pool)
                 continue
-            if _reaches_elsewhere(entry.platform.settings, platform.settings):
+            if _reaches_elsewhere(_seen(entry.platform), _seen(platform)):
                 self.store.resend_all(name)
             # Sends in flight keep the adapter they started with; it closes when we stop.
             entry.retired.append(entry.adapter)

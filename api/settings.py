@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     )
     dispatch_backoff_cap: float = Field(60.0, gt=0, description="Longest retry delay (s).")
     platform_timeout: float = Field(10.0, gt=0, description="Timeout of one platform request (s).")
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Fernet key(s) that encrypt platform credentials, comma-separated: the first "
+        "encrypts, all decrypt (rotation). Unset: on SQLite a key file is created beside the "
+        "database; on PostgreSQL credentials cannot be stored.",
+    )
 
     def allows_negative(self, warehouse: str) -> bool:
         allowed = {w.strip() for w in self.negative_stock_warehouses.split(",") if w.strip()}

@@ -10,14 +10,21 @@ from starlette.concurrency import run_in_threadpool
 from adapters.platform_hooks import receive
 from api.dependencies import ContainerDep
 from api.routes.platforms import Name
-from api.schemas import ERRORS
+from api.schemas import ERRORS, ErrorOut
 
 router = APIRouter(tags=["platforms"])
 
 
 @router.post(
     "/platforms/{name}/hook",
-    responses=ERRORS,
+    responses={
+        **ERRORS,
+        503: {
+            "model": ErrorOut,
+            "description": "credentials_unavailable: the platform's stored secret cannot be "
+            "read (see its status); the platform should send the notification again later.",
+        },
+    },
     summary="A platform's order notification (VTEX hook, or a signed webhook order)",
     description="No bearer token: VTEX hooks carry the platform's `hook_secret` in "
     '`X-Ledger-Hook-Secret` (and VTEX\'s `{"hookConfig": "ping"}` is answered without it); '
@@ -27,5 +34,11 @@ router = APIRouter(tags=["platforms"])
 async def hook(name: Name, request: Request, container: ContainerDep) -> dict[str, Any]:
     body = await request.body()
     return await run_in_threadpool(
-        receive, container.orders, container.vtex, name, request.headers, body
+        receive,
+        container.orders,
+        container.vtex,
+        container.credentials.read,
+        name,
+        request.headers,
+        body,
     )
