@@ -42,7 +42,7 @@ from cryptography.fernet import InvalidToken
 from adapters.secret_keys import SecretKeys
 from ledger.errors import InvalidInput, SecretKeyMissing, Unavailable
 from ledger.platform_settings import check_credential_value
-from ledger.platforms import Platform
+from ledger.platforms import WITHOUT_A_KEY_MESSAGE, Platform
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,10 @@ class CredentialStore:
 
     # -- the vault (PUT /platforms) ----------------------------------------------------------
 
+    @property
+    def can_encrypt(self) -> bool:
+        return self.keys is not None
+
     def held(self, name: str, platform: Platform | None) -> dict[str, int]:
         rows = self._rows(name)
         if not rows and platform is not None and platform.legacy_credentials:
@@ -90,11 +94,7 @@ class CredentialStore:
         self, platform: str, values: Mapping[str, str], deleted: Collection[str], revision: int
     ) -> None:
         if self.keys is None:
-            raise SecretKeyMissing(
-                "credentials are stored encrypted, and LEDGER_SECRET_KEY is not set: set it "
-                "(every process of this ledger needs the same) and send them again",
-                field="credentials",
-            )
+            raise SecretKeyMissing(WITHOUT_A_KEY_MESSAGE, field="credentials")
         rows = [
             (platform, name, self._encrypt(platform, name, value), revision)
             for name, value in values.items()

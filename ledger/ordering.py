@@ -23,7 +23,7 @@ from ledger.application import MAX_ATTEMPTS, LedgerApplication
 from ledger.errors import Busy, InvalidInput, NotFound, SecretKeyMissing
 from ledger.orders import Order, OrderLine, OrderStatus, StockAction, StockChange
 from ledger.platform_settings import parse_platform
-from ledger.platforms import CredentialVault, Platform
+from ledger.platforms import WITHOUT_A_KEY_MESSAGE, CredentialVault, Platform
 from ledger.stock import MovementKind, Stock
 
 
@@ -55,10 +55,10 @@ class OrderDesk:
         unless all of it holds); orders held for a reason it resolves are imported.
         Returns the platform, the orders released, and the position of the last write."""
         request = parse_platform(body)
-        if request.credentials and self.vault is None:
-            raise SecretKeyMissing(
-                "this ledger has nowhere to keep credentials", field="credentials"
-            )
+        if request.credentials and (self.vault is None or not self.vault.can_encrypt):
+            # Deletions too: legacy credentials that cannot be moved out of the event log
+            # without a key must not be half-changed either.
+            raise SecretKeyMissing(WITHOUT_A_KEY_MESSAGE, field="credentials")
         key = ids.platform_id(name)
         wrote = False
         for attempt in range(MAX_ATTEMPTS):

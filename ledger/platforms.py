@@ -214,6 +214,12 @@ class Platform(Aggregate):
         return {"name": self.name, **self.settings, "credentials": sorted(self.credential_names)}
 
 
+WITHOUT_A_KEY_MESSAGE = (
+    "credentials are stored encrypted, and this ledger has no secret key: set "
+    "LEDGER_SECRET_KEY (the same in every process) and send them again"
+)
+
+
 class CredentialVault(Protocol):
     """Where credential values live, outside the event log (``adapters/credentials.py``).
 
@@ -221,6 +227,11 @@ class CredentialVault(Protocol):
     ``credentials_revision`` means a write whose event was never recorded (a crash, or a
     concurrent PUT that has not saved yet).
     """
+
+    @property
+    def can_encrypt(self) -> bool:
+        """Whether a key is set: without one, no credential can be set or deleted."""
+        ...
 
     def held(self, name: str, platform: Platform | None) -> dict[str, int]:
         """The credential names stored for platform ``name``, each with the revision it was
