@@ -36,6 +36,13 @@ class OrderOutcome:
     position: int | None = None  # of the write, for ?after= reads; None when nothing changed
 
 
+@dataclass(frozen=True)
+class _CredentialChange:
+    set_names: set[str]  # recorded as set: written now, or by a write whose event is missing
+    deleted_names: set[str]  # recorded as deleted
+    wrote: bool  # whether this attempt wrote to the vault
+
+
 class _Acknowledged(Exception):
     """The platform's policy does not import the order yet."""
 
@@ -63,14 +70,12 @@ class OrderDesk:
         wrote = False
         for attempt in range(MAX_ATTEMPTS):
             platform: Platform | None = self.app.loader.load_many([key]).get(key)
-            credentials_set, credentials_deleted = self._store_credentials(
-                name, platform, request.credentials, rewrite=wrote
-            )
-            wrote = wrote or bool(credentials_set)
+            change = self._store_credentials(name, platform, request.credentials, rewrite=wrote)
+            wrote = wrote or change.wrote
             if platform is None:
-                platform = Platform.configured(name, request.settings, credentials_set)
+                platform = Platform.configured(name, request.settings, change.set_names)
             else:
-                platform.reconfigure(request.settings, credentials_set, credentials_deleted)
+                platform.reconfigure(request.settings, change.set_names, change.deleted_names)
             try:
                 positions = self.app.store_events(list(platform.collect_events()))
                 break
@@ -97,7 +102,7 @@ class OrderDesk:
         changes: dict[str, str | None],
         *,
         rewrite: bool,
-    ) -> tuple[set[str], set[str]]:
+    ) -> _CredentialChange:
         """Write the credential changes to the vault, before the event that records them, and
         return the names set and deleted that the event must record.
 
@@ -111,7 +116,7 @@ class OrderDesk:
         whose event may now vouch for values this PUT overwrote; writing them again under the
         next revision makes the event that follows record them."""
         if self.vault is None:
-            return set(), set()
+            return _CredentialChange(set(), set(), wrote=False)
         revision = platform.credentials_revision if platform is not None else 0
         known = platform.credential_names if platform is not None else frozenset()
         held = self.vault.held(name, platform)
@@ -126,7 +131,11 @@ class OrderDesk:
             self.vault.write(name, values, deleted, revision + 1)
         now = (set(held) | set(values)) - deleted
         unfinished = {n for n, r in held.items() if r > revision and n in now}
-        return set(values) | unfinished | (now - known), set(known) - now
+        return _CredentialChange(
+            set(values) | unfinished | (now - known),
+            set(known) - now,
+            wrote=bool(values or deleted),
+        )
 
     def platform(self, name: str) -> Platform:
         key = ids.platform_id(name)
