@@ -99,7 +99,7 @@ class CredentialStore:
             (platform, name, self._encrypt(platform, name, value), revision)
             for name, value in values.items()
         ]
-        with self._tx(erasing=True) as c:
+        with self._tx(write=True, erasing=True) as c:
             if rows:
                 c.executemany(
                     self.q(
@@ -180,7 +180,7 @@ class CredentialStore:
                 continue
             changed.append((fresh, platform, name, token))
         if changed:
-            with self._tx(erasing=True) as c:
+            with self._tx(write=True, erasing=True) as c:
                 # Only where the value is still the one read: a PUT meanwhile wins.
                 c.executemany(
                     self.q(
@@ -210,17 +210,22 @@ class CredentialStore:
             (platform.name, n, self._encrypt(platform.name, n, v), platform.credentials_revision)
             for n, v in legacy.items()
         ]
-        with self._tx() as c:
-            c.execute(self.q("SELECT 1 FROM {t} WHERE platform = ? LIMIT 1"), (platform.name,))
-            if c.fetchone() is not None:
-                return True  # another process was first, or a PUT stored newer ones
-            c.executemany(
+        values = ", ".join("(?, ?, ?, ?)" for _ in rows)
+        with self._tx(write=True) as c:
+            # One statement, its condition read before any of its rows is written: a write
+            # transaction that read first could be refused by SQLite once another process
+            # has written meanwhile.
+            c.execute(
                 self.q(
                     "INSERT INTO {t} (platform, name, ciphertext, revision) "
-                    "VALUES (?, ?, ?, ?) ON CONFLICT (platform, name) DO NOTHING"
+                    f"SELECT * FROM (VALUES {values}) AS copied "
+                    "WHERE NOT EXISTS (SELECT 1 FROM {t} WHERE platform = ?) "
+                    "ON CONFLICT (platform, name) DO NOTHING"
                 ),
-                rows,
+                [*(field for row in rows for field in row), platform.name],
             )
+            if not c.rowcount:
+                return True  # another process was first, or a PUT stored newer ones
         log.warning(
             "platform %s: copied its credentials (%s) from the event log into encrypted "
             "storage; the old events still hold them: rotate them at the platform",
@@ -273,13 +278,15 @@ class CredentialStore:
         return sql.replace("{t}", f'"{self.datastore.schema}"."{TABLE}"').replace("?", "%s")
 
     @contextmanager
-    def _tx(self, *, erasing: bool = False) -> Iterator[Any]:
-        with self.datastore.transaction(commit=True) as c:
+    def _tx(self, *, write: bool = False, erasing: bool = False) -> Iterator[Any]:
+        """A transaction; writes begin with a write (see ``_adopt``)."""
+        with self.datastore.transaction(commit=write) as c:
             if erasing and not self.is_postgres:
                 # Zero what an overwrite or a delete frees, on this connection, for this write.
                 c.execute("PRAGMA secure_delete = ON")
             try:
-                yield c
+                # The library wraps sqlite3's cursor without its rowcount.
+                yield getattr(c, "sqlite_cursor", c)
             finally:
                 if erasing and not self.is_postgres:
                     # Back to the default for the other users of the connection; if even

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import sqlite3
 import stat
 import threading
 from collections.abc import Callable, Iterator
@@ -432,3 +433,25 @@ def test_a_token_with_a_line_feed_never_reaches_an_error_message() -> None:
     message = str(caught.value)
     assert secret.split("\n")[1] not in message
     assert secret.split("\n")[1] not in repr(caught.value.__cause__)
+
+
+def test_on_sqlite_rotated_and_deleted_values_leave_no_old_ciphertext_in_the_file(
+    sqlite_url: str,
+) -> None:
+    container = build(Settings(database_url=sqlite_url, secret_key=KEY))  # type: ignore[arg-type]
+    try:
+        configure(container, credentials={"app_key": token(), "hook_secret": token()})
+        before = stored(container, "vtex")
+        # A longer value: a row that no longer fits where it was is moved, not overwritten.
+        configure(container, credentials={"app_key": token() * 3, "hook_secret": None})
+        new = stored(container, "vtex")["app_key"][0]
+    finally:
+        container.close()
+    path = Path(parse_database_url(sqlite_url).sqlite_path)
+    with sqlite3.connect(path) as conn:  # what a backup of the file would hold
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    wal = Path(f"{path}-wal")
+    data = path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    assert new.encode() in data
+    assert before["app_key"][0].encode() not in data
+    assert before["hook_secret"][0].encode() not in data
