@@ -11,7 +11,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, SkipValidation
 
 from ledger.quantities import render
@@ -158,15 +157,6 @@ READ_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     503: {"model": ErrorOut, "description": "view_lagging: ?after= was not reached in time."},
 }
-
-After = Annotated[
-    int | None,
-    Query(
-        ge=0,
-        description="A `position` from a write: wait until the view includes it (503 if it "
-        "does not within LEDGER_READ_WAIT_SECONDS).",
-    ),
-]
 
 
 class ReportItem(BaseModel):

@@ -56,7 +56,6 @@ class Runner(Protocol):
     def poke(self, _position: int | None = None) -> None: ...
     def position(self) -> int: ...
     def health(self) -> RunnerHealth: ...
-    def wait_for(self, position: int, timeout: float) -> bool: ...
 
 
 class _Supervised:
@@ -90,20 +89,6 @@ class _Supervised:
         return RunnerHealth(
             self.name, self.position(), self.last_error is not None, self.last_error
         )
-
-    def wait_for(self, position: int, timeout: float) -> bool:
-        """Whether the view includes ``position`` within ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        delay = 0.002
-        while True:
-            if self.position() >= position:
-                return True
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            self.poke()
-            time.sleep(min(delay, remaining))
-            delay = min(delay * 2, 0.1)
 
     def _failed(self, error: BaseException, backoff: float) -> float:
         """Log, report and wait; never raises (the database may be what failed)."""

@@ -9,9 +9,9 @@ from fastapi.responses import JSONResponse
 
 from api.cursors import decode_position, encode_position
 from api.decimal_json import DecimalJSONRoute
-from api.dependencies import ContainerDep, Reader, Writer
+from api.dependencies import ContainerDep, OrdersAfter, Reader, Writer
 from api.order_schemas import InvoiceIn, ItemsIn, OrderIn, OrderOut, OrderPage, StatusIn
-from api.schemas import ERRORS, READ_ERRORS, After, ErrorOut
+from api.schemas import ERRORS, READ_ERRORS, ErrorOut
 from ledger.codes import check_code, check_text
 from ledger.movements import parse_moment
 from ledger.ordering import OrderOutcome
@@ -66,7 +66,7 @@ def list_orders(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-    after: After = None,
+    _after: OrdersAfter = None,
 ) -> dict[str, Any]:
     where = OrderFilter(
         platform=None if platform is None else check_code(platform, "platform"),
@@ -74,7 +74,6 @@ def list_orders(
         blocked=blocked,
     )
     before = decode_position(cursor)
-    container.wait_for("order_list", after)
     rows = container.order_list.listing(where, before=before, limit=limit + 1)
     next_cursor = encode_position(rows[limit - 1]["first_position"]) if len(rows) > limit else None
     return {"items": [_row_out(r) for r in rows[:limit]], "next_cursor": next_cursor}

@@ -9,8 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from api.cursors import decode_cursor, encode_cursor
-from api.dependencies import ContainerDep, Reader
-from api.schemas import READ_ERRORS, After, ErrorOut, SkuLevels, StockPage
+from api.dependencies import ContainerDep, Reader, StockAfter
+from api.schemas import READ_ERRORS, ErrorOut, SkuLevels, StockPage
 from ledger.codes import check_code
 from ledger.errors import NotFound
 from ledger.movements import parse_moment
@@ -31,7 +31,7 @@ def get_sku(
     sku: Annotated[str, Path(max_length=64)],
     container: ContainerDep,
     _: Reader,
-    after: After = None,
+    _after: StockAfter = None,
     at: Annotated[
         str | None,
         Query(
@@ -43,7 +43,6 @@ def get_sku(
 ) -> dict[str, Any]:
     check_code(sku, "sku")
     moment = parse_moment(at, "at")
-    container.wait_for("stock_levels", after)
     rows = container.stock_levels.levels_of(sku)
     if not rows:
         raise NotFound(f"SKU {sku!r} has no stock movements", sku=sku)
@@ -65,9 +64,8 @@ def list_stock(
     warehouse: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-    after: After = None,
+    _after: StockAfter = None,
 ) -> dict[str, Any]:
-    container.wait_for("stock_levels", after)
     after_sku = decode_cursor(cursor)
     rows = container.stock_levels.page(
         warehouse=None if warehouse is None else check_code(warehouse, "warehouse"),
