@@ -1,4 +1,4 @@
-"""GET /stock and GET /stock/{sku}, served by the stock-levels view."""
+"""GET /stock/{sku}, current to the last answered write; GET /stock, from the stock-levels view."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from api.schemas import READ_ERRORS, ErrorOut, SkuLevels, StockPage
 from ledger.codes import check_code
 from ledger.errors import NotFound
 from ledger.movements import parse_moment
+from projections.current import current_levels, warehouses_of
 from projections.history import levels_at
 from projections.stock_levels import LevelsRow
 
@@ -26,6 +27,9 @@ router = APIRouter(tags=["stock"])
     response_model_exclude_unset=True,
     responses={404: {"model": ErrorOut, "description": "The SKU never moved."}, **READ_ERRORS},
     summary="Physical, reserved and available stock of one SKU, per warehouse and in total",
+    description="Always includes every write answered before this request arrived (no "
+    "`?after=` needed). With `?at=`, the levels as they stood at that moment, by the "
+    "movements' `occurred_at`.",
 )
 def get_sku(
     sku: Annotated[str, Path(max_length=64)],
@@ -43,12 +47,15 @@ def get_sku(
 ) -> dict[str, Any]:
     check_code(sku, "sku")
     moment = parse_moment(at, "at")
-    rows = container.stock_levels.levels_of(sku)
+    if moment is not None:
+        warehouses = warehouses_of(container.app, container.stock_levels, sku)
+        if not warehouses:
+            raise NotFound(f"SKU {sku!r} has no stock movements", sku=sku)
+        rows = levels_at(container.app, sku, warehouses, moment)
+        return {**_sku_levels(sku, rows), "at": moment}
+    rows = current_levels(container.app, container.stock_levels, sku)
     if not rows:
         raise NotFound(f"SKU {sku!r} has no stock movements", sku=sku)
-    if moment is not None:
-        rows = levels_at(container.app, sku, [r.warehouse for r in rows], moment)
-        return {**_sku_levels(sku, rows), "at": moment}
     return _sku_levels(sku, rows)
 
 
