@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,8 @@ from yoyo.connections import DatabaseURI
 from yoyo.migrations import default_migration_table
 
 from adapters.database import Database
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -54,6 +57,10 @@ def migrate(database: Database) -> int:
             with backend.lock():
                 pending = backend.to_apply(migrations)
                 backend.apply_migrations(pending)
+            if pending:
+                log.info(
+                    "applied %d migration(s): %s", len(pending), ", ".join(m.id for m in pending)
+                )
             return len(pending)
         finally:
             backend.connection.close()
