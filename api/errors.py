@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
+import psycopg
+import psycopg_pool
+from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -114,10 +118,38 @@ def install(app: FastAPI) -> None:
             error_body(code, str(error.detail)), error.status_code, getattr(error, "headers", None)
         )
 
+    async def database_unavailable(request: Request, error: Exception) -> JSONResponse:
+        # The database is down, restarting or out of connections: the client may retry, and
+        # the answer names neither the database's address nor anything it said.
+        log.warning(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.url.path,
+            type(error).__name__,
+        )
+        return JSONResponse(
+            error_body("database_unavailable", "the database is not answering; try again"),
+            503,
+            {"Retry-After": "1"},
+        )
+
+    for unavailable in _UNAVAILABLE:
+        app.add_exception_handler(unavailable, database_unavailable)
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return JSONResponse(error_body("internal_error", "an unexpected error occurred"), 500)
+
+
+_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OperationalError,  # eventsourcing's, for the driver's; pool timeouts included
+    InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    psycopg_pool.PoolTimeout,
+    sqlite3.OperationalError,  # "database is locked" beyond the busy timeout, a full disk
+)
 
 
 def _is_json(content_type: str) -> bool:

@@ -134,11 +134,37 @@ class TokenOut(BaseModel):
     revoked_at: datetime | None
 
 
-class Health(BaseModel):
-    status: Literal["ok", "degraded"]
-    database: str
+class Liveness(BaseModel):
+    status: Literal["ok"]
+
+
+class Problem(BaseModel):
+    component: str = Field(description='"database", or "view <name>".')
+    problem: str = Field(
+        description="What is wrong, e.g. `cannot apply event 1234 (Platform.Reconfigured): "
+        "DataError`; never the database's address or data."
+    )
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "unready"]
+    problems: list[Problem]
+
+
+class ViewHealth(BaseModel):
+    name: str
+    position: int = Field(description="The last event position the view has read.")
+    lag: int = Field(description="Events stored but not yet read by the view.")
+    running: bool = Field(description="Whether this process runs the view's runner.")
+    failing: bool
+    last_error: str | None
+    problem: str | None = Field(description="While failing: the event it cannot apply.")
+
+
+class ViewsHealth(BaseModel):
+    database: Literal["sqlite", "postgres"]
     event_store_position: int
-    views: list[dict[str, object]]
+    views: list[ViewHealth]
 
 
 class ErrorOut(BaseModel):

@@ -163,9 +163,26 @@ class Container:
                     "running": self.started,
                     "failing": health.failing,
                     "last_error": health.last_error,
+                    "problem": health.problem,
                 }
             )
         return head, views
+
+    def readiness(self) -> list[dict[str, str]]:
+        """What keeps this process from serving well, in words that reveal neither the
+        database's address nor any data: empty when ready."""
+        try:
+            self.app.recorder.max_notification_id()
+        except Exception:
+            return [{"component": "database", "problem": "unreachable"}]
+        problems = []
+        for runner in self.runners:
+            health = runner.health()
+            if health.failing:
+                problems.append(
+                    {"component": f"view {health.name}", "problem": health.problem or "failing"}
+                )
+        return problems
 
     def catch_up(self) -> None:
         """Bring every view up to date now, in this thread (tests, CLI), when the runners
