@@ -143,3 +143,30 @@ def test_without_its_database_the_service_is_alive_but_not_ready(
         assert httpx.get(f"{running.url}/healthz").json() == {"status": "ok"}
     finally:
         stop_server(running, expect_tracebacks=True)
+
+
+def test_metrics_hold_the_process_requests_by_route_and_oversold_stocks(server: Server) -> None:
+    with server.client() as client:
+        body = {"movement_id": "m1", "sku": "SKU-1", "kind": "invoice", "quantity": "1"}
+        assert client.post("/movements", json=body).status_code == 201
+        client.put("/platforms/shop", json={"type": "webhook", "carriers": {"PAC": "pac"}})
+        order = {
+            "platform": "shop",
+            "order_id": "o1",
+            "status": "payment_confirmed",
+            "carrier": "PAC",
+            "items": [{"sku": "SKU-1", "quantity": "3"}],
+        }
+        placed = client.post("/orders", json=order).json()
+        client.get("/stock/anything-at-all")  # a 404, labelled by the route's template
+        client.get("/movements", params={"after": placed["position"]})
+        client.get("/stock", params={"after": placed["position"]})
+        text = client.get("/metrics").text
+    assert "process_resident_memory_bytes " in text
+    assert "python_gc_objects_collected_total{" in text
+    assert 'ledger_http_requests_total{method="POST",route="/movements",status="201"} 1.0' in text
+    assert 'ledger_http_requests_total{method="GET",route="/stock/{sku}",status="404"} 1.0' in text
+    assert "anything-at-all" not in text
+    assert 'ledger_http_request_duration_seconds_count{method="POST",route="/orders"} 1.0' in text
+    assert "ledger_stocks_oversold 1.0" in text  # physical 1, reserved 3
+    assert "ledger_database_up 1.0" in text
