@@ -11,6 +11,7 @@ from api import errors
 from api.body_limit import BodyLimit
 from api.collector import CollectorPaused
 from api.http_metrics import HttpMetricsMiddleware
+from api.openapi import document_shared_responses
 from api.routes import (
     health,
     hooks,
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
         metrics.router,
     ):
         app.include_router(router)
+    document_shared_responses(app)
     app.add_middleware(CollectorPaused, paths=frozenset({"/movements/batch"}))
     app.add_middleware(
         BodyLimit,

@@ -11,7 +11,7 @@ from api.cursors import decode_position, encode_position
 from api.decimal_json import DecimalJSONRoute
 from api.dependencies import ContainerDep, OrdersAfter, Reader, Writer
 from api.order_schemas import InvoiceIn, ItemsIn, OrderIn, OrderOut, OrderPage, StatusIn
-from api.schemas import ERRORS, READ_ERRORS, ErrorOut
+from api.schemas import CODE_PATTERN, ERRORS, READ_ERRORS, ErrorOut
 from ledger.codes import check_code, check_text
 from ledger.movements import parse_moment
 from ledger.ordering import OrderOutcome
@@ -21,7 +21,9 @@ from projections.order_list import OrderFilter
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["orders"])
 
-Code = Annotated[str, Path(min_length=1, max_length=64)]
+Code = Annotated[
+    str, Path(min_length=1, max_length=64, json_schema_extra={"pattern": CODE_PATTERN})
+]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     404: {"model": ErrorOut, "description": "No such order."},
@@ -59,7 +61,9 @@ def import_order(body: OrderIn, container: ContainerDep, principal: Writer) -> J
 def list_orders(
     container: ContainerDep,
     _: Reader,
-    platform: Annotated[str | None, Query(max_length=64)] = None,
+    platform: Annotated[
+        str | None, Query(min_length=1, max_length=64, json_schema_extra={"pattern": CODE_PATTERN})
+    ] = None,
     status: OrderStatus | None = None,
     blocked: Annotated[
         bool | None, Query(description="true: only held orders; false: only imported ones.")

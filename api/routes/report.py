@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 
 from api.cursors import decode_moment_and_position, encode_moment_and_position
 from api.dependencies import ContainerDep, Reader, ReportAfter
-from api.schemas import READ_ERRORS, ReportPage
+from api.schemas import CODE_PATTERN, READ_ERRORS, TEXT_PATTERN, ReportPage
 from ledger.codes import check_code, check_text
 from ledger.movements import parse_moment
 from ledger.quantities import render
@@ -28,7 +28,12 @@ ReportKind = StrEnum(  # type: ignore[misc]
 )
 CSV_COLUMNS = (*COLUMNS[1:9], "available_after", *COLUMNS[9:], "position")
 Moment = Annotated[
-    str | None, Query(max_length=64, description="ISO 8601 date-time with zone, on occurred_at.")
+    str | None,
+    Query(
+        max_length=64,
+        description="ISO 8601 date-time with zone, on occurred_at.",
+        json_schema_extra={"format": "date-time"},
+    ),
 ]
 
 
@@ -45,10 +50,16 @@ def movement_report(
     request: Request,
     container: ContainerDep,
     _: Reader,
-    sku: Annotated[str | None, Query(max_length=64)] = None,
-    warehouse: Annotated[str | None, Query(max_length=64)] = None,
+    sku: Annotated[
+        str | None, Query(min_length=1, max_length=64, json_schema_extra={"pattern": CODE_PATTERN})
+    ] = None,
+    warehouse: Annotated[
+        str | None, Query(min_length=1, max_length=64, json_schema_extra={"pattern": CODE_PATTERN})
+    ] = None,
     kind: ReportKind | None = None,
-    reference: Annotated[str | None, Query(max_length=200)] = None,
+    reference: Annotated[
+        str | None, Query(max_length=200, json_schema_extra={"pattern": TEXT_PATTERN})
+    ] = None,
     since: Moment = None,
     until: Moment = None,
     limit: Annotated[

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 
 from api.cursors import decode_cursor, encode_cursor
 from api.dependencies import ContainerDep, Reader, StockAfter
-from api.schemas import READ_ERRORS, ErrorOut, SkuLevels, StockPage
+from api.schemas import CODE_PATTERN, READ_ERRORS, ErrorOut, SkuLevels, StockPage
 from ledger.codes import check_code
 from ledger.errors import NotFound
 from ledger.movements import parse_moment
@@ -32,7 +32,9 @@ router = APIRouter(tags=["stock"])
     "movements' `occurred_at`.",
 )
 def get_sku(
-    sku: Annotated[str, Path(max_length=64)],
+    sku: Annotated[
+        str, Path(min_length=1, max_length=64, json_schema_extra={"pattern": CODE_PATTERN})
+    ],
     container: ContainerDep,
     _: Reader,
     _after: StockAfter = None,
@@ -42,6 +44,7 @@ def get_sku(
             max_length=64,
             description="An ISO 8601 date-time with zone: the levels as they stood then, by "
             "the movements' occurred_at, computed from the events.",
+            json_schema_extra={"format": "date-time"},
         ),
     ] = None,
 ) -> dict[str, Any]:
@@ -68,7 +71,9 @@ def get_sku(
 def list_stock(
     container: ContainerDep,
     _: Reader,
-    warehouse: Annotated[str | None, Query(max_length=64)] = None,
+    warehouse: Annotated[
+        str | None, Query(min_length=1, max_length=64, json_schema_extra={"pattern": CODE_PATTERN})
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     _after: StockAfter = None,
