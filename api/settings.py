@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from adapters.secret_keys import parse_keys
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LEDGER_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a refused setting may be a secret (a token, a key).
+    model_config = SettingsConfigDict(
+        env_prefix="LEDGER_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = Field(
         "sqlite:///ledger.db",
@@ -43,6 +50,25 @@ class Settings(BaseSettings):
         "encrypts, all decrypt (rotation). Unset: on SQLite a key file is created beside the "
         "database; on PostgreSQL credentials cannot be stored.",
     )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="Least severe level logged, for every logger."
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text: time level logger message; json: one JSON object per line."
+    )
+
+    @field_validator("secret_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        # Refused with the others at start (the message never holds the key).
+        if value is not None and value.get_secret_value().strip():
+            parse_keys(value.get_secret_value(), "LEDGER_SECRET_KEY")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     def allows_negative(self, warehouse: str) -> bool:
         allowed = {w.strip() for w in self.negative_stock_warehouses.split(",") if w.strip()}

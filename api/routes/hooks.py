@@ -9,8 +9,9 @@ from starlette.concurrency import run_in_threadpool
 
 from adapters.platform_hooks import receive
 from api.dependencies import ContainerDep
+from api.openapi import RAW_BODY
 from api.routes.platforms import Name
-from api.schemas import ERRORS, ErrorOut
+from api.schemas import ErrorOut
 
 router = APIRouter(tags=["platforms"])
 
@@ -18,7 +19,9 @@ router = APIRouter(tags=["platforms"])
 @router.post(
     "/platforms/{name}/hook",
     responses={
-        **ERRORS,
+        401: {"model": ErrorOut, "description": "invalid_signature: the secret or signature."},
+        404: {"model": ErrorOut, "description": "No such platform."},
+        422: {"model": ErrorOut, "description": "The body is not JSON, or not an order."},
         503: {
             "model": ErrorOut,
             "description": "credentials_unavailable: the platform's stored secret cannot be "
@@ -30,6 +33,13 @@ router = APIRouter(tags=["platforms"])
     '`X-Ledger-Hook-Secret` (and VTEX\'s `{"hookConfig": "ping"}` is answered without it); '
     "webhook platforms sign the body with `X-Ledger-Signature: sha256=<HMAC-SHA256 hex>` under "
     "their `secret` credential and send the body of `POST /orders`.",
+    openapi_extra={
+        RAW_BODY: True,
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+    },
 )
 async def hook(name: Name, request: Request, container: ContainerDep) -> dict[str, Any]:
     body = await request.body()

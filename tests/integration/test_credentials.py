@@ -18,6 +18,7 @@ import pytest
 from cryptography.fernet import Fernet
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
+from pydantic import ValidationError
 
 from adapters.credentials import CredentialsUnavailable
 from adapters.database import parse_database_url
@@ -416,6 +417,10 @@ def test_a_malformed_key_stops_the_start_without_showing_the_key(tmp_path: Path)
             load_keys(bad, database)
         assert bad.split(",")[-1] not in str(refused.value)
         assert "LEDGER_SECRET_KEY" in str(refused.value)
+        with pytest.raises(ValidationError) as invalid:  # refused with the other settings
+            Settings(secret_key=bad)  # type: ignore[arg-type]
+        assert bad.split(",")[-1] not in str(invalid.value)
+        assert "not a Fernet key" in str(invalid.value)
 
 
 def test_a_token_with_a_line_feed_never_reaches_an_error_message() -> None:
