@@ -106,7 +106,7 @@ def parse_platform(body: object) -> PlatformRequest:
     }
     for name, bounds in NUMBERS.items():
         settings[name] = _number(body.get(name), name, *bounds)
-    return PlatformRequest(settings, _credentials(body.get("credentials")))
+    return PlatformRequest(settings, _credentials(body))
 
 
 def check_base_url(value: object, *, allow_insecure_http: bool = False) -> str | None:
@@ -189,9 +189,10 @@ def _valid_host(host: str, *, bracketed: bool) -> bool:
     return len(host) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels)
 
 
-def _credentials(value: object) -> dict[str, str | None]:
-    if value is None:
+def _credentials(body: dict[str, Any]) -> dict[str, str | None]:
+    if "credentials" not in body:
         return {}
+    value = body["credentials"]
     if not isinstance(value, dict):
         raise InvalidInput(
             "credentials must be an object of name: value (null deletes)", field="credentials"
@@ -232,10 +233,10 @@ def _carriers(body: dict[str, Any]) -> dict[str, str]:
 
 
 def _mapping(body: dict[str, Any], field: str) -> dict[Any, Any]:
-    value = body.get(field)
-    if value is None:
+    if field not in body:
         return {}
-    if not isinstance(value, dict):
+    value = body[field]
+    if not isinstance(value, dict):  # null too: the document says an object
         raise InvalidInput(f"{field} must be an object", field=field)
     return value
 

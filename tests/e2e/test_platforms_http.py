@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Server, start_server, stop_server
+from tests.e2e.conftest import TEST_SECRET_KEY, Server, start_server, stop_server
 from tests.emulators.vtex import VtexEmulator
 
 HOOK_SECRET = "hook-s3cret"
@@ -291,6 +291,8 @@ def _worker(database_url: str, log: Path) -> subprocess.Popen[bytes]:
             # A killed worker's claims wait out their lease (2 x timeout + 5 s) before
             # the other takes them over.
             "LEDGER_PLATFORM_TIMEOUT": "2",
+            # The API's key: every process reads the credentials it stored.
+            "LEDGER_SECRET_KEY": TEST_SECRET_KEY,
             **FAST_RETRIES,
         },
         stdout=log.open("ab"),

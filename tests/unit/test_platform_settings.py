@@ -71,6 +71,10 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("a credential that is a number", body(credentials={"app_key": 5}), "credentials.app_key"),
     ("a very long credential", body(credentials={"app_key": "k" * 4097}), "credentials.app_key"),
     ("warehouses not an object", body(warehouses=["main"]), "warehouses"),
+    ("warehouses null", body(warehouses=None), "warehouses"),
+    ("skus null", body(skus=None), "skus"),
+    ("carriers null", body(carriers=None), "carriers"),
+    ("credentials null", body(credentials=None), "credentials"),
     ("a NUL in a ledger warehouse", body(warehouses={"ma\x00in": "1_1"}), "warehouses"),
     ("a NUL in a platform warehouse", body(warehouses={"main": "1\x001"}), "warehouses.main"),
     ("a platform warehouse '..'", body(warehouses={"main": ".."}), "warehouses.main"),
@@ -186,7 +190,7 @@ def test_settings_get_every_field_with_defaults_and_no_credentials() -> None:
 
 def test_no_credentials_means_no_change_and_null_means_delete() -> None:
     assert parse_platform(body()).credentials == {}
-    assert parse_platform(body(credentials=None)).credentials == {}
+    assert parse_platform(body(credentials={})).credentials == {}
     assert parse_platform(body(credentials={"hook_secret": None})).credentials == {
         "hook_secret": None
     }
