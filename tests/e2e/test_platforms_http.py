@@ -1,7 +1,8 @@
 """Platforms end to end: the real server (a process) against the VTEX emulator over real HTTP.
 
-Every request the ledger sends the emulator is checked against VTEX's official OpenAPI files;
-an invalid one would be answered 400, counted as a failed delivery and fail these tests.
+Every request the ledger sends the emulator is checked against the project's own description of
+VTEX's endpoints, and against VTEX's official OpenAPI files where they are found; an invalid one
+would be answered 400, counted as a failed delivery and fail these tests.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
+from adapters.vtex_emulator import VtexEmulator
 from tests.e2e.conftest import Server, start_server, stop_server
-from tests.emulators.vtex import VtexEmulator
 
 HOOK_SECRET = "hook-s3cret"
 FAST_RETRIES = {
@@ -190,14 +191,14 @@ def test_a_burst_on_one_sku_sends_few_puts_and_the_last_value(
     with shop.client() as client:
         batch(client, [("seed", "HOT", 5000)])
         eventually(lambda: vtex.stock("HOT", "1_1") == 5000, what="the seed arrives")
-        before = len(vtex.puts("HOT", "1_1"))
+        before = len(vtex.stock_updates("HOT", "1_1"))
         started = time.monotonic()
         for n in range(40):
             batch(client, [(f"b{n}-{k}", "HOT", -1) for k in range(50)])
         elapsed = time.monotonic() - started
         eventually(lambda: vtex.stock("HOT", "1_1") == 3000, what="the burst converges")
     time.sleep(1)  # anything still in flight would show up now
-    puts = vtex.puts("HOT", "1_1")[before:]
+    puts = vtex.stock_updates("HOT", "1_1")[before:]
     assert vtex.stock("HOT", "1_1") == 3000
     assert len(puts) <= 20, (len(puts), elapsed)
     quantities = [p["quantity"] for p in puts]
@@ -332,7 +333,7 @@ def test_dispatchers_killed_and_doubled_lose_nothing_and_never_go_back(
         writer.join()
         eventually(lambda: converged(api, vtex, skus), timeout=120, what="converged")
         for sku in skus:
-            quantities = [p["quantity"] for p in vtex.puts(sku, "1_1")]
+            quantities = [p["quantity"] for p in vtex.stock_updates(sku, "1_1")]
             assert quantities == sorted(quantities, reverse=True), (sku, quantities)
     finally:
         for worker in workers:
