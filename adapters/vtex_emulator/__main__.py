@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         emulator = VtexEmulator(
             args.app_key, args.app_token, args.port, args.lock_window_ms, official=args.official
         ).start()
-    except (RuntimeError, OSError) as error:
+    except (RuntimeError, OSError, ValueError) as error:
+        # A port in use, or VTEX's files unreadable: say so in one line, not a traceback.
         print(f"VTEX emulator: {error}", file=sys.stderr, flush=True)
         return 1
     state = "on" if emulator.official else "off"

@@ -119,7 +119,11 @@ class OfficialSchemas:
         self.directory = directory
         self._specs: dict[str, _Spec] = {}
         for name, filename in SPEC_FILES.items():
-            data = json.loads((directory / filename).read_bytes())
+            path = directory / filename
+            try:
+                data = json.loads(path.read_bytes())
+            except ValueError as error:
+                raise ValueError(f"VTEX's {path} does not read as JSON: {error}") from None
             # Checking the files themselves takes ~0.8 s; PROVENANCE.md beside them records
             # that they pass openapi-spec-validator.
             api = OpenAPI.from_dict(data, config=Config(spec_validator_cls=None))
