@@ -60,7 +60,10 @@ class Fault:
         elif status == 429:
             reply = error_reply(429, "TooManyRequests", "Too many requests")
         else:
-            reply = error_reply(status, f"Injected{status}", f"{_phrase(status)} (injected)")
+            # In sentence case: "Internal Server Error" in a server's log is how the e2e tests
+            # spot a 500 of the ledger's own, and the dispatcher logs the platform's answer.
+            message = f"{_phrase(status).capitalize()} (injected)"
+            reply = error_reply(status, f"Injected{status}", message)
         return reply if self.retry_after is None else _with_retry_after(reply, self.retry_after)
 
 
