@@ -66,8 +66,17 @@ class _SqlLoader:
             found.update(self._select_positions(chunk))
         return found
 
+    def versions_at(self, positions: Sequence[int]) -> dict[int, tuple[UUID, int]]:
+        found: dict[int, tuple[UUID, int]] = {}
+        for chunk in _chunks(dict.fromkeys(positions), self.chunk):
+            found.update(self._select_versions(chunk))
+        return found
+
     def _select_events(self, keys: list[tuple[UUID, int]]) -> list[StoredEvent]:
         """Events of each aggregate id in ``keys`` after the version paired with it."""
+        raise NotImplementedError
+
+    def _select_versions(self, positions: list[int]) -> dict[int, tuple[UUID, int]]:
         raise NotImplementedError
 
     def _select_positions(self, events: list[tuple[UUID, int]]) -> dict[tuple[UUID, int], int]:
@@ -107,6 +116,22 @@ class PostgresLoader(_SqlLoader):
             .format(table)
             .as_string()
         )
+        self._select_versions_query = (
+            SQL(
+                "SELECT notification_id, originator_id, originator_version FROM {0} "
+                "WHERE notification_id = ANY(%s)"
+            )
+            .format(table)
+            .as_string()
+        )
+
+    def _select_versions(self, positions: list[int]) -> dict[int, tuple[UUID, int]]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._select_versions_query, (positions,))
+            return {
+                row["notification_id"]: (row["originator_id"], row["originator_version"])
+                for row in curs.fetchall()
+            }
 
     def _select_events(self, keys: list[tuple[UUID, int]]) -> list[StoredEvent]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
@@ -161,6 +186,16 @@ class SQLiteLoader(_SqlLoader):
                 )
                 for row in c.fetchall()
             ]
+
+    def _select_versions(self, positions: list[int]) -> dict[int, tuple[UUID, int]]:
+        marks = ",".join("?" for _ in positions)
+        with self.recorder.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT rowid, originator_id, originator_version FROM {self.table} "
+                f"WHERE rowid IN ({marks})",
+                positions,
+            )
+            return {row[0]: (UUID(row[1]), row[2]) for row in c.fetchall()}
 
     def _select_positions(self, events: list[tuple[UUID, int]]) -> dict[tuple[UUID, int], int]:
         marks = ",".join("(?, ?)" for _ in events)

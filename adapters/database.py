@@ -1,4 +1,11 @@
-"""From ``LEDGER_DATABASE_URL`` to the eventsourcing environment and a migrations URL."""
+"""From ``LEDGER_DATABASE_URL`` to the eventsourcing environment and psycopg's connection
+parameters.
+
+The URL's parts are percent-decoded once, here, and from then on travel as separate values
+(eventsourcing's pool and yoyo take keyword arguments; our own connections get a conninfo built
+by psycopg, which quotes each value): a password holding a space, a quote or ``host=...`` is a
+password, never a piece of a connection string.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from psycopg.conninfo import make_conninfo
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -28,17 +37,20 @@ class Database:
     def sqlite_path(self) -> str:
         return self.env["SQLITE_DBNAME"]
 
-    def psycopg_conninfo(self) -> str:
+    def connection_parameters(self) -> dict[str, str]:
         e = self.env
-        parts = [
-            f"host={e['POSTGRES_HOST']}",
-            f"port={e['POSTGRES_PORT']}",
-            f"dbname={e['POSTGRES_DBNAME']}",
-            f"user={e['POSTGRES_USER']}",
-        ]
+        parameters = {
+            "host": e["POSTGRES_HOST"],
+            "port": e["POSTGRES_PORT"],
+            "dbname": e["POSTGRES_DBNAME"],
+            "user": e["POSTGRES_USER"],
+        }
         if e.get("POSTGRES_PASSWORD"):
-            parts.append(f"password={e['POSTGRES_PASSWORD']}")
-        return " ".join(parts)
+            parameters["password"] = e["POSTGRES_PASSWORD"]
+        return parameters
+
+    def psycopg_conninfo(self) -> str:
+        return make_conninfo(**self.connection_parameters())
 
 
 def parse_database_url(url: str) -> Database:
@@ -65,11 +77,12 @@ def parse_database_url(url: str) -> Database:
         schema = query.get("schema", ["public"])[0]
         if not _SCHEMA_NAME.match(schema):
             raise ValueError(f"invalid schema name {schema!r}")
+        host, port = _host_and_port(parts.netloc)
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
-            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_HOST": host or "127.0.0.1",
+            "POSTGRES_PORT": port or "5432",
             "POSTGRES_USER": unquote(parts.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
             "POSTGRES_SCHEMA": schema,
@@ -77,6 +90,9 @@ def parse_database_url(url: str) -> Database:
             "POSTGRES_MAX_OVERFLOW": "15",
             # A writer waits for the events table's lock rather than failing at once.
             "POSTGRES_LOCK_TIMEOUT": "10",
+            # How long a request waits for a connection (the library's default is 30 s): when
+            # the database is gone, clients hear 503 sooner.
+            "POSTGRES_CONNECT_TIMEOUT": "10",
             "APPLICATION_RECORDER_TOPIC": (
                 "adapters.postgres_recorder:ChunkedPostgresApplicationRecorder"
             ),
@@ -85,3 +101,17 @@ def parse_database_url(url: str) -> Database:
     raise ValueError(
         f"unsupported database URL {url!r}: use sqlite:///path.db or postgresql://user@host/db"
     )
+
+
+def _host_and_port(netloc: str) -> tuple[str, str]:
+    """Host and port as written, percent-decoded (``%2Fvar%2Frun%2Fpostgresql`` is a socket
+    folder): ``urlsplit``'s ``hostname`` lower-cases and keeps the escapes."""
+    location = netloc.rpartition("@")[2]
+    if location.startswith("["):  # [::1]:5432
+        host, _, rest = location[1:].partition("]")
+        port = rest.removeprefix(":")
+    else:
+        host, _, port = location.partition(":")
+    if port and not (port.isascii() and port.isdigit()):
+        raise ValueError("the database URL's port must be a number")
+    return unquote(host), port

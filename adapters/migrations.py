@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
-from yoyo import get_backend, read_migrations
+from yoyo import read_migrations
+from yoyo.backends import get_backend_class
+from yoyo.connections import DatabaseURI
+from yoyo.migrations import default_migration_table
 
 from adapters.database import Database
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -20,21 +26,27 @@ def migrate(database: Database) -> int:
     """Bring the view tables up to date; returns how many migrations were applied."""
     if database.is_postgres:
         _ensure_schema(database)
-        e = database.env
-        password = (
-            f":{quote(e['POSTGRES_PASSWORD'], safe='')}" if e.get("POSTGRES_PASSWORD") else ""
-        )
-        url = (
-            f"postgresql+psycopg://{quote(e['POSTGRES_USER'], safe='')}{password}"
-            f"@{e['POSTGRES_HOST']}:{e['POSTGRES_PORT']}/{quote(e['POSTGRES_DBNAME'], safe='')}"
-            f"?schema={database.schema}"
+        parameters = database.connection_parameters()
+        uri = DatabaseURI(
+            scheme="postgresql+psycopg",
+            username=parameters["user"],
+            password=parameters.get("password"),
+            hostname=parameters["host"],
+            port=int(parameters["port"]),
+            database=parameters["dbname"],
+            args={"schema": database.schema},
         )
         folder = MIGRATIONS / "postgres"
     else:
-        url = f"sqlite:///{database.sqlite_path}"
+        # yoyo opens "file:<path>?cache=shared" as an SQLite URI, which decodes escapes.
+        path = quote(database.sqlite_path, safe="/")
+        uri = DatabaseURI("sqlite", None, None, None, None, path, {})
         folder = MIGRATIONS / "sqlite"
     with _held_while_alive(database):
-        backend = get_backend(url)
+        # The URI's parts as values, not as a URL for yoyo to parse again: a password or a
+        # socket folder needs no escaping that could go wrong.
+        backend = get_backend_class(uri.scheme)(uri, default_migration_table)
+        backend.init_database()
         try:
             # yoyo's own lock is a row that outlives a process killed while holding it, which
             # would stop every later start for good; ours dies with its holder, so any row
@@ -45,6 +57,10 @@ def migrate(database: Database) -> int:
             with backend.lock():
                 pending = backend.to_apply(migrations)
                 backend.apply_migrations(pending)
+            if pending:
+                log.info(
+                    "applied %d migration(s): %s", len(pending), ", ".join(m.id for m in pending)
+                )
             return len(pending)
         finally:
             backend.connection.close()

@@ -12,7 +12,7 @@ from typing import Any
 from adapters.delivery_errors import DeliveryError
 from adapters.vtex_platform import HOOK_SECRET_HEADER, VtexPlatform
 from adapters.webhook import SIGNATURE_HEADER, signature_matches
-from ledger.codes import check_code
+from ledger.codes import check_code, check_text
 from ledger.errors import InvalidInput, InvalidSignature
 from ledger.ordering import OrderDesk
 from ledger.orders import OrderStatus, parse_lines
@@ -69,14 +69,11 @@ def receive(
     except ValueError:
         raise InvalidInput("unknown order status", field="status") from None
     order_id = check_code(message.get("order_id"), "order_id")
-    carrier = message.get("carrier")
-    if carrier is not None and not isinstance(carrier, str):
-        raise InvalidInput("carrier must be a string", field="carrier")
     outcome = orders.import_order(
         name,
         order_id,
         status,
-        carrier,
+        check_text(message.get("carrier"), "carrier", max_length=200),
         parse_lines(message.get("items")),
         f"hook:{name}",
     )

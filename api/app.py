@@ -10,6 +10,8 @@ from fastapi import FastAPI
 from api import errors
 from api.body_limit import BodyLimit
 from api.collector import CollectorPaused
+from api.http_metrics import HttpMetricsMiddleware
+from api.openapi import document_shared_responses
 from api.routes import (
     health,
     hooks,
@@ -50,6 +52,8 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
             container.close()
 
     app = FastAPI(title="ledger", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.container = None
+    app.state.metrics, http_metrics = metrics.build_registry(lambda: app.state.container)
     errors.install(app)
     for router in (
         movements.router,
@@ -63,10 +67,13 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
         metrics.router,
     ):
         app.include_router(router)
+    document_shared_responses(app)
     app.add_middleware(CollectorPaused, paths=frozenset({"/movements/batch"}))
     app.add_middleware(
         BodyLimit,
         default=settings.max_body_bytes,
         per_path={"/movements/batch": settings.max_batch_body_bytes},
     )
+    # Outermost: it sees every answer, the body limit's 413s included.
+    app.add_middleware(HttpMetricsMiddleware, metrics=http_metrics)
     return app

@@ -9,10 +9,12 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import ProgressColumn, Task
 from rich.text import Text
 
+from api.logs import configure_logging
 from api.settings import Settings
 from api.wiring import build
 from ledger.codes import check_code
@@ -22,6 +24,26 @@ from ledger.tokens import Permission
 cli = typer.Typer(help="An event-sourced stock ledger.", no_args_is_help=True, add_completion=False)
 tokens = typer.Typer(help="Issue, list and revoke API tokens.", no_args_is_help=True)
 cli.add_typer(tokens, name="token")
+
+
+def _settings() -> Settings:
+    """The settings, or a clear refusal naming what is wrong (never a traceback)."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"LEDGER_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in error.errors()
+        )
+        typer.echo(f"error: invalid configuration: {problems}", err=True)
+        raise typer.Exit(2) from None
+
+
+@cli.callback()
+def _every_command() -> None:
+    """An event-sourced stock ledger."""
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
 
 
 @cli.command()
@@ -41,10 +63,11 @@ def serve(
     """Run the HTTP API (and, unless --no-background, the background work)."""
     from api.app import create_app
 
-    settings = Settings()
+    settings = _settings()
     app = create_app(settings, background=background)
     _tune_garbage_collector()
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    # No logging configuration of uvicorn's own: its lines take ours (api/logs.py).
+    uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=None)
 
 
 def _tune_garbage_collector() -> None:
@@ -58,7 +81,7 @@ def _tune_garbage_collector() -> None:
 @cli.command()
 def worker() -> None:
     """Run only the background work, for deployments with several API processes."""
-    container = build(Settings())
+    container = build(_settings())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -87,7 +110,7 @@ def migrate() -> None:
     from adapters.database import parse_database_url
     from adapters.migrations import migrate as apply
 
-    applied = apply(parse_database_url(Settings().database_url))
+    applied = apply(parse_database_url(_settings().database_url))
     typer.echo(f"applied {applied} migration(s)")
 
 
@@ -121,7 +144,7 @@ def rebuild(
     from projections.rebuild import rebuild as run_rebuild
 
     kinds = _view_kinds(names)
-    container = build(Settings())
+    container = build(_settings())
     columns = (
         TextColumn("[bold]rebuilding[/] {task.description}"),
         BarColumn(),
@@ -161,7 +184,7 @@ def verify(
     from projections.verify import verify as run_verify
 
     kinds = _view_kinds(names)
-    container = build(Settings())
+    container = build(_settings())
     differences = 0
     try:
         for kind in kinds:
@@ -186,7 +209,7 @@ def token_create(
     ],
 ) -> None:
     """Issue a token and print its secret (shown only this once)."""
-    container = build(Settings())
+    container = build(_settings())
     try:
         secret = container.app.issue_token(check_code(name, "name"), permission, issued_by="cli")
     except LedgerError as error:
@@ -200,7 +223,7 @@ def token_create(
 @tokens.command("revoke")
 def token_revoke(name: str) -> None:
     """Revoke a token: it stops working at once."""
-    container = build(Settings())
+    container = build(_settings())
     try:
         container.app.revoke_token(name, revoked_by="cli")
     except LedgerError as error:
@@ -214,7 +237,7 @@ def token_revoke(name: str) -> None:
 @tokens.command("list")
 def token_list() -> None:
     """List tokens with their permissions and state."""
-    container = build(Settings())
+    container = build(_settings())
     try:
         for t in container.app.list_tokens():
             state = f"revoked {t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "active"

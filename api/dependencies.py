@@ -8,12 +8,13 @@ goes to the pool.
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from api.cursors import MAX_POSITION
 from api.wiring import Container
 from ledger.application import Principal
 from ledger.errors import Forbidden, Unauthorized
@@ -70,3 +71,35 @@ def _requiring(permission: Permission):
 Reader = Annotated[Principal, Depends(_requiring(Permission.READ))]
 Writer = Annotated[Principal, Depends(_requiring(Permission.WRITE))]
 Admin = Annotated[Principal, Depends(_requiring(Permission.ADMIN))]
+
+
+def _read_after(view: str) -> Any:
+    """``?after=<position>``: the read waits (on the event loop, not in a worker thread) until
+    ``view`` includes that write. Declare it after the token, so that only callers who may read
+    can make the server wait."""
+
+    async def wait(
+        request: Request,
+        after: Annotated[
+            int | None,
+            Query(
+                ge=0,
+                le=MAX_POSITION,
+                description="A `position` from a write: the answer includes that write. A "
+                "position beyond the newest event is refused at once (422 `unknown_position`); "
+                "503 `view_lagging` if the view does not reach it within "
+                "LEDGER_READ_WAIT_SECONDS.",
+            ),
+        ] = None,
+    ) -> int | None:
+        if after is not None:
+            container: Container = request.app.state.container
+            await container.wait_for(view, after)
+        return after
+
+    return Depends(wait)
+
+
+StockAfter = Annotated[int | None, _read_after("stock_levels")]
+ReportAfter = Annotated[int | None, _read_after("movement_report")]
+OrdersAfter = Annotated[int | None, _read_after("order_list")]

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
+import psycopg
+import psycopg_pool
+from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from api.openapi import api_routes
 from ledger.errors import (
     Busy,
     Conflict,
@@ -108,16 +114,58 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(error.status_code, "http_error")
-        return JSONResponse(
-            error_body(code, str(error.detail)), error.status_code, getattr(error, "headers", None)
+        headers = dict(getattr(error, "headers", None) or {})
+        if error.status_code == 405:
+            # Starlette names only the first route of the path; each method is a route here.
+            headers["Allow"] = ", ".join(_methods_of(request))
+        return JSONResponse(error_body(code, str(error.detail)), error.status_code, headers)
+
+    async def database_unavailable(request: Request, error: Exception) -> JSONResponse:
+        # The database is down, restarting or out of connections: the client may retry, and
+        # the answer names neither the database's address nor anything it said.
+        log.warning(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.url.path,
+            type(error).__name__,
         )
+        return JSONResponse(
+            error_body("database_unavailable", "the database is not answering; try again"),
+            503,
+            {"Retry-After": "1"},
+        )
+
+    for unavailable in _UNAVAILABLE:
+        app.add_exception_handler(unavailable, database_unavailable)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return JSONResponse(error_body("internal_error", "an unexpected error occurred"), 500)
+
+
+_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OperationalError,  # eventsourcing's, for the driver's; pool timeouts included
+    InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    psycopg_pool.PoolTimeout,
+    sqlite3.OperationalError,  # "database is locked" beyond the busy timeout, a full disk
+)
+
+
+def _methods_of(request: Request) -> list[str]:
+    """Every method some route serves at this request's path."""
+    methods: set[str] = set()
+    for route in api_routes(request.app):
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE:
+            methods |= set(route.methods)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 def _is_json(content_type: str) -> bool:

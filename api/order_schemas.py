@@ -9,28 +9,41 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SkipValidation, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, StrictBool, model_validator
 
-from api.schemas import Quantity
+from api.schemas import Quantity, code, line, moment
 from ledger.orders import OrderStatus
 from ledger.platforms import ImportFrom, PlatformType
 
 
 class OrderItemIn(BaseModel):
-    sku: str = Field(description="The SKU (1-64 characters).")
+    sku: str = code("The SKU (1-64 characters).")
     quantity: Quantity = Field(description="Positive quantity ordered.")
-    warehouse: str = Field("main", description="The ledger warehouse that serves the item.")
+    warehouse: str = code("The ledger warehouse that serves the item.", "main")
 
 
 class OrderIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "platform": "vtex",
+                    "order_id": "1172452900788-01",
+                    "status": "awaiting_payment",
+                    "carrier": "Correios PAC",
+                    "items": [{"sku": "SKU-1", "quantity": "5", "warehouse": "main"}],
+                }
+            ]
+        },
+    )
 
-    platform: str = Field(description="The platform the order comes from, e.g. vtex.")
-    order_id: str = Field(description="The platform's order id.")
+    platform: str = code("The platform the order comes from, e.g. vtex.")
+    order_id: str = code("The platform's order id.")
     status: OrderStatus = Field(description="The order's status on the platform.")
-    carrier: str | None = Field(None, description="The platform's carrier name.")
+    carrier: str | None = line("The platform's carrier name.", 200)
     items: list[SkipValidation[OrderItemIn]] = Field(
-        description="At least one; one line per (SKU, warehouse)."
+        min_length=1, description="At least one; one line per (SKU, warehouse)."
     )
 
 
@@ -43,18 +56,34 @@ class StatusIn(BaseModel):
 class ItemsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    items: list[SkipValidation[OrderItemIn]]
+    items: list[SkipValidation[OrderItemIn]] = Field(
+        min_length=1, description="At least one; one line per (SKU, warehouse)."
+    )
 
 
 class InvoiceIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "number": "4821",
+                    "key": "35261112345678000190550010000048211000048213",
+                    "issued_at": "2026-11-28T14:30:00-03:00",
+                    "value": "249.90",
+                    "tracking_code": "BR123456789BR",
+                    "tracking_url": "https://rastreamento.correios.com.br/?objeto=BR123456789BR",
+                }
+            ]
+        },
+    )
 
-    number: str = Field(description="Invoice number (required).")
-    key: str | None = Field(None, description="Access key of the electronic invoice.")
-    issued_at: str | None = Field(None, description="ISO 8601 with a time zone.")
+    number: str = code("Invoice number (required).")
+    key: str | None = line("Access key of the electronic invoice.", 64)
+    issued_at: str | None = moment("When the invoice was issued: ISO 8601 with a time zone.")
     value: Quantity | None = Field(None, description="Invoice total.")
-    tracking_code: str | None = None
-    tracking_url: str | None = None
+    tracking_code: str | None = line("The carrier's tracking code.", 100)
+    tracking_url: str | None = line("Where the customer follows the delivery.", 500)
 
 
 class OrderItemOut(BaseModel):
@@ -109,7 +138,7 @@ class PlatformIn(BaseModel):
         default_factory=dict, description="Write-only: never shown in any response."
     )
     import_from: ImportFrom = ImportFrom.AWAITING_PAYMENT
-    reserve_while_pending: bool | None = Field(
+    reserve_while_pending: StrictBool | None = Field(
         None,
         description="Whether orders awaiting payment (or in analysis) reserve stock. Default: "
         "false for vtex (VTEX holds that reservation itself), true for every other type.",

@@ -11,12 +11,61 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, SkipValidation
 
 from ledger.quantities import render
 from ledger.stock import MovementKind
 from ledger.tokens import Permission
+
+# What ``ledger/codes.py`` checks, as JSON Schema patterns (ECMA 262 and Python ``re`` alike:
+# ``(?![\s\S])`` is "end of text", since ``$`` also matches before a final line feed in Python).
+# Lone surrogates are refused too, but a surrogate range makes the patterns unusable to common
+# validators, so the documents leave them out.
+_CONTROL = r"\x00-\x1f\x7f-\x9f"
+_END = r"(?![\s\S])"
+CODE_PATTERN = rf"^(?!\.\.?{_END})[^\s{_CONTROL}](?:[^{_CONTROL}]*[^\s{_CONTROL}])?{_END}"
+LINE_PATTERN = rf"^[^{_CONTROL}]*{_END}"
+TEXT_PATTERN = rf"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*{_END}"
+
+
+def code(description: str, default: Any = ..., **kwargs: Any) -> Any:
+    """A code (SKU, warehouse, id, number, name): 1-64 characters, no control characters, no
+    white space at either end, never ``.`` or ``..``. Documented here, checked by the domain."""
+    return Field(
+        default,
+        min_length=1,
+        max_length=64,
+        description=description,
+        json_schema_extra={"pattern": CODE_PATTERN},
+        **kwargs,
+    )
+
+
+def line(description: str, max_length: int, default: Any = None) -> Any:
+    """One line of text: no control characters."""
+    return Field(
+        default,
+        max_length=max_length,
+        description=description,
+        json_schema_extra={"pattern": LINE_PATTERN},
+    )
+
+
+def text(description: str, max_length: int, default: Any = None) -> Any:
+    """Free text that may hold line feeds and tabs (notes, references)."""
+    return Field(
+        default,
+        max_length=max_length,
+        description=description,
+        json_schema_extra={"pattern": TEXT_PATTERN},
+    )
+
+
+def moment(description: str, default: Any = None) -> Any:
+    return Field(
+        default, max_length=64, description=description, json_schema_extra={"format": "date-time"}
+    )
+
 
 Quantity = Annotated[
     Decimal,
@@ -43,27 +92,50 @@ class MovementIn(BaseModel):
         },
     )
 
-    movement_id: str = Field(
-        description="Idempotency key, unique across the ledger (1-64 characters, no control "
+    movement_id: str = code(
+        "Idempotency key, unique across the ledger (1-64 characters, no control "
         "characters). Sending it again with the same body answers 200 and records nothing."
     )
-    sku: str = Field(description="The SKU (1-64 characters, no control characters).")
-    warehouse: str = Field("main", description="The warehouse (1-64 characters).")
+    sku: str = code("The SKU (1-64 characters, no control characters).")
+    warehouse: str = code("The warehouse (1-64 characters).", "main")
     kind: MovementKind = Field(description="Which of the seven kinds of movement this is.")
     quantity: Decimal | str = Field(
         description="Signed change of physical stock (non-zero), or for `inventory_count` the "
         "counted quantity (>= 0). A JSON number or decimal string; at most 6 decimal places "
         "and 12 integer digits."
     )
-    reference: str | None = Field(None, description="Document reference (at most 200 chars).")
-    note: str | None = Field(None, description="Free note (at most 1000 characters).")
-    occurred_at: str | None = Field(
-        None, description="Business time, ISO 8601 with a time zone. Defaults to now."
-    )
+    reference: str | None = text("Document reference (at most 200 characters).", 200)
+    note: str | None = text("Free note (at most 1000 characters).", 1000)
+    occurred_at: str | None = moment("Business time, ISO 8601 with a time zone. Defaults to now.")
 
 
 class BatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "movements": [
+                        {
+                            "movement_id": "po-88-1",
+                            "sku": "SKU-1",
+                            "kind": "purchase_order",
+                            "quantity": "24",
+                            "reference": "PO 88",
+                        },
+                        {
+                            "movement_id": "po-88-2",
+                            "sku": "SKU-2",
+                            "warehouse": "north",
+                            "kind": "purchase_order",
+                            "quantity": "6.5",
+                            "reference": "PO 88",
+                        },
+                    ]
+                }
+            ]
+        },
+    )
 
     # Rows are documented as MovementIn but checked once, by the domain's parser, with the
     # row number in every message: validating 50,000 models twice was a third of a batch's time.
@@ -115,7 +187,7 @@ class StockPage(BaseModel):
 class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=64, description="Unique name; shown as recorded_by.")
+    name: str = code("Unique name; shown as recorded_by.")
     permissions: list[Permission] = Field(
         min_length=1, description="read, write (includes read) and/or admin (everything)."
     )
@@ -135,14 +207,59 @@ class TokenOut(BaseModel):
     revoked_at: datetime | None
 
 
-class Health(BaseModel):
-    status: Literal["ok", "degraded"]
-    database: str
+class Liveness(BaseModel):
+    status: Literal["ok"]
+
+
+class Problem(BaseModel):
+    component: str = Field(description='"database", or "view <name>".')
+    problem: str = Field(
+        description="What is wrong, e.g. `cannot apply event 1234 (Platform.Reconfigured): "
+        "DataError`; never the database's address or data."
+    )
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "unready"]
+    problems: list[Problem]
+
+
+class ViewHealth(BaseModel):
+    name: str
+    position: int = Field(description="The last event position the view has read.")
+    lag: int = Field(description="Events stored but not yet read by the view.")
+    running: bool = Field(description="Whether this process runs the view's runner.")
+    failing: bool
+    last_error: str | None
+    problem: str | None = Field(description="While failing: the event it cannot apply.")
+
+
+class ViewsHealth(BaseModel):
+    database: Literal["sqlite", "postgres"]
     event_store_position: int
-    views: list[dict[str, object]]
+    views: list[ViewHealth]
 
 
 class ErrorOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "error": "insufficient_stock",
+                    "detail": "SKU-1 in main has physical stock 2; a change of -5 would make "
+                    "it negative",
+                    "sku": "SKU-1",
+                    "warehouse": "main",
+                },
+                {
+                    "error": "invalid_input",
+                    "detail": "quantity must be a decimal number, got 'ten'",
+                    "field": "quantity",
+                },
+            ]
+        }
+    )
+
     error: str = Field(description="Machine-readable code, e.g. insufficient_stock.")
     detail: str = Field(description="A human sentence.")
 
@@ -158,15 +275,6 @@ READ_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     503: {"model": ErrorOut, "description": "view_lagging: ?after= was not reached in time."},
 }
-
-After = Annotated[
-    int | None,
-    Query(
-        ge=0,
-        description="A `position` from a write: wait until the view includes it (503 if it "
-        "does not within LEDGER_READ_WAIT_SECONDS).",
-    ),
-]
 
 
 class ReportItem(BaseModel):

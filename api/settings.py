@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -37,6 +39,17 @@ class Settings(BaseSettings):
     )
     dispatch_backoff_cap: float = Field(60.0, gt=0, description="Longest retry delay (s).")
     platform_timeout: float = Field(10.0, gt=0, description="Timeout of one platform request (s).")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="Least severe level logged, for every logger."
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text: time level logger message; json: one JSON object per line."
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     def allows_negative(self, warehouse: str) -> bool:
         allowed = {w.strip() for w in self.negative_stock_warehouses.split(",") if w.strip()}

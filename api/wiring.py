@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from starlette.concurrency import run_in_threadpool
 
 from adapters.bulk_loading import loader_for
 from adapters.database import Database, parse_database_url
@@ -16,7 +20,7 @@ from adapters.vtex_platform import VtexPlatform
 from adapters.webhook import WebhookAdapter
 from api.settings import Settings
 from ledger.application import LedgerApplication
-from ledger.errors import ViewLagging
+from ledger.errors import UnknownPosition, ViewLagging
 from ledger.ordering import OrderDesk
 from ledger.platforms import Platform, PlatformType
 from projections.base import View
@@ -111,18 +115,39 @@ class Container:
         self.jobs.start()
         self.started = True
 
-    def wait_for(self, view: str, position: int | None) -> None:
-        """Return once ``view`` includes ``position`` (a write's), or raise ``ViewLagging``."""
-        if position is None:
-            return
-        timeout = self.settings.read_wait_seconds
+    async def wait_for(self, view: str, position: int) -> None:
+        """Return once ``view`` includes ``position`` (a write's). A position beyond the event
+        store's head is refused at once (``UnknownPosition``); one the view does not reach in
+        ``read_wait_seconds`` is ``ViewLagging``. The wait sleeps on the event loop: each look
+        at the view borrows a worker thread for one indexed query, so a thousand waiting
+        clients do not fill the thread pool."""
         runner = next(r for r in self.runners if r.name == view)
-        if not runner.wait_for(position, timeout):
-            raise ViewLagging(
-                f"the {view} view did not reach position {position} within {timeout:g} s; retry",
-                position=position,
-                view=view,
+        if await run_in_threadpool(runner.position) >= position:
+            return
+        head = await run_in_threadpool(self.app.recorder.max_notification_id) or 0
+        if position > head:
+            raise UnknownPosition(
+                f"position {position} is beyond the newest stored event ({head}): pass a "
+                "position that a write returned",
+                field="after",
+                head=head,
             )
+        timeout = self.settings.read_wait_seconds
+        deadline = time.monotonic() + timeout
+        delay = 0.002
+        while True:
+            runner.poke()
+            await asyncio.sleep(min(delay, max(deadline - time.monotonic(), 0)))
+            if await run_in_threadpool(runner.position) >= position:
+                return
+            if time.monotonic() >= deadline:
+                raise ViewLagging(
+                    f"the {view} view did not reach position {position} within {timeout:g} s; "
+                    "retry",
+                    position=position,
+                    view=view,
+                )
+            delay = min(delay * 2, 0.05)
 
     def view_health(self) -> tuple[int, list[dict[str, Any]]]:
         """The event store's position and each view's position, lag and state."""
@@ -138,9 +163,26 @@ class Container:
                     "running": self.started,
                     "failing": health.failing,
                     "last_error": health.last_error,
+                    "problem": health.problem,
                 }
             )
         return head, views
+
+    def readiness(self) -> list[dict[str, str]]:
+        """What keeps this process from serving well, in words that reveal neither the
+        database's address nor any data: empty when ready."""
+        try:
+            self.app.recorder.max_notification_id()
+        except Exception:
+            return [{"component": "database", "problem": "unreachable"}]
+        problems = []
+        for runner in self.runners:
+            health = runner.health()
+            if health.failing:
+                problems.append(
+                    {"component": f"view {health.name}", "problem": health.problem or "failing"}
+                )
+        return problems
 
     def catch_up(self) -> None:
         """Bring every view up to date now, in this thread (tests, CLI), when the runners

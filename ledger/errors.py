@@ -60,6 +60,12 @@ class ViewLagging(LedgerError):
     code = "view_lagging"
 
 
+class UnknownPosition(InvalidInput):
+    """``?after=`` names a position the event store has not reached: no write returned it."""
+
+    code = "unknown_position"
+
+
 class BatchTooLarge(InvalidInput):
     code = "batch_too_large"
 

@@ -35,6 +35,9 @@ class AggregateLoader(Protocol):
     def positions(self, events: Sequence[tuple[UUID, int]]) -> dict[tuple[UUID, int], int]:
         """The notification id of each (aggregate id, version) event that exists."""
 
+    def versions_at(self, positions: Sequence[int]) -> dict[int, tuple[UUID, int]]:
+        """The (aggregate id, version) of the event at each notification id that exists."""
+
 
 class RepositoryLoader:
     def __init__(self, app: Application[UUID]) -> None:
@@ -55,6 +58,10 @@ class RepositoryLoader:
     def positions(self, events: Sequence[tuple[UUID, int]]) -> dict[tuple[UUID, int], int]:
         # The library's recorder API has no lookup by event; positions are an optimisation
         # for replays that the SQL loaders provide.
+        return {}
+
+    def versions_at(self, positions: Sequence[int]) -> dict[int, tuple[UUID, int]]:
+        # Nor by position: callers then load from the first event.
         return {}
 
 

@@ -20,6 +20,7 @@ from eventsourcing.utils import get_topic
 
 from ledger import ids
 from ledger.application import MAX_ATTEMPTS, LedgerApplication
+from ledger.codes import check_code, check_text
 from ledger.errors import Busy, InvalidInput, NotFound
 from ledger.orders import Order, OrderLine, OrderStatus, StockAction, StockChange
 from ledger.platforms import Platform
@@ -119,7 +120,13 @@ class OrderDesk:
         lines: list[OrderLine],
         recorded_by: str,
     ) -> OrderOutcome:
-        """Import an order once; importing it again only reports its status onward."""
+        """Import an order once; importing it again only reports its status onward.
+
+        The codes and the carrier are checked here, whoever sends them (a client, a hook, the
+        feed robot reading what a platform says): an order event holding text a view cannot
+        store would stop that view for every order after it."""
+        check_code(order_id, "order_id")
+        check_text(carrier, "carrier", max_length=200)
         try:
             platform = self.platform(platform_name)
         except NotFound:

@@ -133,6 +133,31 @@ class Stock(Aggregate):
         )
         return event.mutate(None), event
 
+    @classmethod
+    def restored(
+        cls, sku: str, warehouse: str, physical: Decimal, reserved: Decimal, version: int
+    ) -> Stock:
+        """The stock as it stood at ``version``, from levels known at that version (a read
+        model's row), as the library rebuilds an aggregate from a snapshot: loading it then
+        applies only the events after ``version``, not the stock's whole history."""
+        stock = object.__new__(cls)
+        object.__setattr__(
+            stock,
+            "__dict__",
+            {
+                "_id": ids.stock_id(sku, warehouse),
+                "_version": version,
+                "_created_on": None,
+                "_modified_on": None,
+                "_pending_events": [],
+                "sku": sku,
+                "warehouse": warehouse,
+                "physical": physical,
+                "reserved": reserved,
+            },
+        )
+        return stock
+
     @property
     def levels(self) -> Levels:
         return Levels(self.physical, self.reserved)

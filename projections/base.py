@@ -482,29 +482,68 @@ class ViewProjection(Projection[View]):
         self, notifications: Sequence[Notification], mapper: Mapper[Any], *, after: int
     ) -> int:
         """Apply the notifications this view cares about (decoding only those) and move the
-        view to the last one; returns how many events it applied."""
+        view to the last one; returns how many events it applied.
+
+        When the page fails, its events are applied one at a time, each in its own
+        transaction, so that the view keeps every event before the one it cannot apply and
+        says which one that is (``EventNotApplied``); that event is never skipped."""
         topics = self.view.topics
-        events = [(mapper.to_domain_event(n), n.id) for n in notifications if n.topic in topics]
+        wanted = [n for n in notifications if n.topic in topics]
         try:
+            events = [(mapper.to_domain_event(n), n.id) for n in wanted]
             self.view.apply(events, notifications[-1].id, after=after)
         except StalePage:
             raise
-        except Exception:
-            log_failed_page(self.name, events, notifications)
-            raise
-        return len(events)
+        except Exception as error:
+            if len(wanted) <= 1:
+                raise EventNotApplied.of(self.name, wanted[0] if wanted else None, error) from error
+            after = self._one_at_a_time(wanted, mapper, after=after)
+            self.view.apply([], notifications[-1].id, after=after)
+        return len(wanted)
+
+    def _one_at_a_time(
+        self, notifications: Sequence[Notification], mapper: Mapper[Any], *, after: int
+    ) -> int:
+        for notification in notifications:
+            try:
+                event = mapper.to_domain_event(notification)
+                self.view.apply([(event, notification.id)], notification.id, after=after)
+            except StalePage:
+                raise
+            except Exception as error:
+                raise EventNotApplied.of(self.name, notification, error) from error
+            after = notification.id
+        return after
 
 
-def log_failed_page(name: str, events: Page, notifications: Sequence[Notification]) -> None:
-    """Say which events a failing page held: which event broke a view matters more than where."""
-    if not events:
-        log.error("view %s failed to record position %s", name, notifications[-1].id)
-    for event, position in events[:20]:
-        log.error(
-            "view %s failed on a page holding event %s: %s of %s v%s",
-            name,
-            position,
-            type(event).__qualname__,
-            event.originator_id,
-            event.originator_version,
+class EventNotApplied(Exception):
+    """A view cannot apply one event: which view, which event (position and type), and why.
+
+    ``summary`` names the event's type and the error's class only: it is shown without a
+    token (``/readyz``), so it carries neither the event's data nor the error's message,
+    which may quote either (the log has them)."""
+
+    def __init__(self, view: str, position: int | None, event_type: str, error: BaseException):
+        self.view = view
+        self.position = position
+        self.event_type = event_type
+        self.error = error
+        super().__init__(
+            f"view {view} cannot apply event {position} ({event_type}): "
+            f"{type(error).__name__}: {error}"
         )
+
+    @property
+    def summary(self) -> str:
+        return (
+            f"cannot apply event {self.position} ({self.event_type}): {type(self.error).__name__}"
+        )
+
+    @classmethod
+    def of(
+        cls, view: str, notification: Notification | None, error: BaseException
+    ) -> EventNotApplied:
+        if notification is None:  # the page held none of the view's events
+            return cls(view, None, "tracking only", error)
+        event_type = notification.topic.rpartition(":")[2] or notification.topic
+        return cls(view, notification.id, event_type, error)

@@ -1,9 +1,9 @@
-"""What each platform should show: the publisher view (issue 5's first part).
+"""What each platform should show: the publisher view.
 
 For every configured platform and every warehouse it maps, one row per SKU with the quantity
 the platform should show (available stock, never below zero) and the position of the event that
-produced it. The dispatcher that sends these rows (not built yet) compares them with what it
-last delivered; this view only says what is wanted, exactly once per event like every view.
+produced it. The dispatcher (``adapters/dispatcher.py``) copies changed rows into what it owes
+each platform; this view only says what is wanted, exactly once per event like every view.
 
 The rules are one pure fold (``PublisherFold``) shared by the view and by ``ledger verify``'s
 replay: a stock event changes a SKU's available quantity, and the desired row of every platform
@@ -14,6 +14,7 @@ every stock of a newly mapped warehouse and drops those of an unmapped one.
 from __future__ import annotations
 
 import json
+import logging
 from abc import abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -23,10 +24,14 @@ from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
+from ledger.codes import check_code
+from ledger.errors import InvalidInput
 from ledger.platforms import Platform
 from ledger.stock import EVENT_KINDS, Stock
 from projections.base import Page, PostgresView, SQLiteView, View, ViewProjection
 from projections.stock_levels import physical_and_reserved_change
+
+log = logging.getLogger(__name__)
 
 Key = tuple[str, str, str]  # platform, sku, warehouse
 
@@ -49,6 +54,26 @@ class Desired:
 def shown(available: Decimal) -> Decimal:
     """Platforms never show less than zero: an oversold SKU is simply out of stock there."""
     return max(available, Decimal(0))
+
+
+def usable_mapping(platform: str, warehouses: Any) -> dict[str, str]:
+    """The warehouse mapping of a platform event, without entries that no platform could use
+    and no table can store (a NUL, a control character, ``..``: PUT /platforms refuses them
+    now, older events may hold them). One platform's bad entry must not stop the view, and with
+    it every platform's stock; the entry is left out and said so in the log."""
+    if not isinstance(warehouses, dict):
+        if warehouses:
+            log.warning("platform %s: its warehouse mapping is not a mapping; ignored", platform)
+        return {}
+    usable = {}
+    for ours, theirs in warehouses.items():
+        try:
+            usable[check_code(ours, "warehouse")] = check_code(theirs, "platform warehouse")
+        except InvalidInput as refused:
+            log.warning(
+                "platform %s: warehouse mapping entry left out: %s", platform, refused.detail
+            )
+    return usable
 
 
 @dataclass
@@ -89,7 +114,7 @@ class PublisherFold:
                         )
         elif isinstance(event, (Platform.Configured, Platform.Reconfigured)):
             name = event.name if isinstance(event, Platform.Configured) else self._name(event)
-            self._map(name, dict(event.settings.get("warehouses") or {}), position)
+            self._map(name, usable_mapping(name, event.settings.get("warehouses")), position)
 
     def _name(self, event: Any) -> str:
         return self.names[event.originator_id]

@@ -9,10 +9,11 @@
   view's position and sleeps until poked by a local write or until the poll interval passes
   (which covers writers in other processes).
 
-Both hand pages to the same ``ViewProjection.process_page``. A failing page is logged with its
-events, retried with backoff and reported unhealthy; no event is ever skipped. Two processes may
-run the same view: each page checks the view's position under the view's lock first, and the
-loser reads on from where the winner left it (``StalePage``).
+Both hand pages to the same ``ViewProjection.process_page``. A page that fails is applied one
+event at a time up to the event the view cannot apply, which is logged, retried with backoff
+and reported (``/readyz``, ``/metrics``) by its position and type; no event is ever skipped.
+Two processes may run the same view: each page checks the view's position under the view's
+lock first, and the loser reads on from where the winner left it (``StalePage``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from eventsourcing.projection import ApplicationSubscription, BaseProjectionRunn
 from eventsourcing.utils import EnvType
 
 from ledger.application import LedgerApplication
-from projections.base import StalePage, View, ViewProjection
+from projections.base import EventNotApplied, StalePage, View, ViewProjection
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ class RunnerHealth:
     position: int
     failing: bool
     last_error: str | None
+    # While failing on one event: what /readyz may show without a token (no data, no message).
+    problem: str | None = None
 
 
 class Runner(Protocol):
@@ -56,7 +59,6 @@ class Runner(Protocol):
     def poke(self, _position: int | None = None) -> None: ...
     def position(self) -> int: ...
     def health(self) -> RunnerHealth: ...
-    def wait_for(self, position: int, timeout: float) -> bool: ...
 
 
 class _Supervised:
@@ -66,6 +68,7 @@ class _Supervised:
         self.name = name
         self.view = view
         self.last_error: str | None = None
+        self.problem: str | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -88,27 +91,20 @@ class _Supervised:
 
     def health(self) -> RunnerHealth:
         return RunnerHealth(
-            self.name, self.position(), self.last_error is not None, self.last_error
+            self.name, self.position(), self.last_error is not None, self.last_error, self.problem
         )
 
-    def wait_for(self, position: int, timeout: float) -> bool:
-        """Whether the view includes ``position`` within ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        delay = 0.002
-        while True:
-            if self.position() >= position:
-                return True
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            self.poke()
-            time.sleep(min(delay, remaining))
-            delay = min(delay * 2, 0.1)
+    def _recovered(self) -> None:
+        self.last_error = None
+        self.problem = None
 
     def _failed(self, error: BaseException, backoff: float) -> float:
         """Log, report and wait; never raises (the database may be what failed)."""
         self.last_error = f"{type(error).__name__}: {error}"
-        log.error("view %s failed; retrying in %.1f s", self.name, backoff, exc_info=error)
+        self.problem = error.summary if isinstance(error, EventNotApplied) else type(error).__name__
+        log.error(
+            "view %s failed (%s); retrying in %.1f s", self.name, error, backoff, exc_info=error
+        )
         self._stop.wait(backoff)
         return min(backoff * 2, MAX_BACKOFF)
 
@@ -155,7 +151,7 @@ class PollingRunner(_Supervised):
             except Exception as error:
                 backoff = self._failed(error, backoff)
                 continue
-            self.last_error = None
+            self._recovered()
             backoff = 0.1
             self._wake.wait(self.poll_interval)
             self._stop.wait(SETTLE)
@@ -266,7 +262,7 @@ class FollowingRunner(_Supervised):
                     while not self._stop.is_set() and not runner.is_interrupted.is_set():
                         runner.run_forever(timeout=0.2)
                         if time.monotonic() > healthy_after:
-                            self.last_error = None
+                            self._recovered()
                             backoff = 0.1
             except StalePage:
                 continue  # another process applied it: restart from where the view stands

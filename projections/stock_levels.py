@@ -78,6 +78,14 @@ class StockLevelsView(View):
             c.execute(self.q("SELECT * FROM {t} WHERE sku = ? ORDER BY warehouse"), (sku,))
             return [self._row(r) for r in c.fetchall()]
 
+    def oversold_count(self) -> int:
+        """Stocks whose available quantity is below zero (a partial index keeps this cheap)."""
+        with self.reading() as c:
+            c.execute(self.q(f"SELECT count(*) AS n FROM {{t}} WHERE {self._oversold}"))
+            return int(c.fetchone()["n"])
+
+    _oversold = "physical < reserved"
+
     def page(self, *, warehouse: str | None, after_sku: str | None, limit: int) -> list[LevelsRow]:
         """Rows of up to ``limit`` SKUs with sku > after_sku, in SKU order."""
         where, params = ["1=1"], []
@@ -139,6 +147,7 @@ def physical_and_reserved_change(event: Stock.Moved) -> tuple[Decimal, Decimal]:
 class SQLiteStockLevelsView(SQLiteView, StockLevelsView):
     _physical = "physical_micros"
     _reserved = "reserved_micros"
+    _oversold = "physical_micros < reserved_micros"
 
     def _write(self, c: Any, openings: list[Opening], changes: dict[UUID, Change]) -> None:
         c.executemany(

@@ -1,28 +1,52 @@
-"""GET /metrics: each view's position and lag, in Prometheus' text format."""
+"""GET /metrics: Prometheus' text format, with a read token like every endpoint but the probes.
+
+Process and garbage-collector figures, HTTP requests by route, and the ledger's own: the event
+store's position, each view's position, lag and failure, and how many stocks are oversold
+(available below zero) in the stock-levels view.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-from fastapi import APIRouter, Response
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from fastapi import APIRouter, Request, Response
+from prometheus_client import (
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import CollectorRegistry, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from api.dependencies import ContainerDep, Reader
+from api.dependencies import Reader
+from api.http_metrics import HttpMetrics
+from api.schemas import ERRORS
 from api.wiring import Container
 
 router = APIRouter(tags=["health"])
 
 
-class _ViewCollector:
-    """Read at scrape time: the figures are a couple of indexed lookups."""
+class _LedgerCollector:
+    """Read at scrape time: a few indexed lookups."""
 
-    def __init__(self, container: Container) -> None:
+    def __init__(self, container: Callable[[], Container | None]) -> None:
         self.container = container
 
     def collect(self) -> Iterator[Metric]:
-        head, views = self.container.view_health()
+        container = self.container()
+        if container is None:  # scraped before start-up finished
+            return
+        up = GaugeMetricFamily("ledger_database_up", "1 while the database answers.")
+        try:
+            head, views = container.view_health()
+            oversold_count = container.stock_levels.oversold_count()
+        except Exception:  # the figures the process has are still worth a scrape
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
         store = GaugeMetricFamily(
             "ledger_event_store_position", "Notification id of the newest stored event."
         )
@@ -38,17 +62,48 @@ class _ViewCollector:
                 labels=["view"],
             ),
             "failing": GaugeMetricFamily(
-                "ledger_view_failing", "1 while the view's handler is failing.", labels=["view"]
+                "ledger_view_failing",
+                "1 while the view cannot apply an event (see /readyz and the log).",
+                labels=["view"],
             ),
         }
         for view in views:
             for key, family in families.items():
                 family.add_metric([view["name"]], float(view[key]))
         yield from families.values()
+        oversold = GaugeMetricFamily(
+            "ledger_stocks_oversold",
+            "Stocks (SKU and warehouse) whose available quantity is below zero, as the "
+            "stock-levels view has them.",
+        )
+        oversold.add_metric([], oversold_count)
+        yield oversold
 
 
-@router.get("/metrics", summary="Prometheus metrics (a read token, as for every endpoint)")
-def metrics(container: ContainerDep, _: Reader) -> Response:
+def build_registry(
+    container: Callable[[], Container | None],
+) -> tuple[CollectorRegistry, HttpMetrics]:
+    """One registry per application: the process's, the HTTP requests' and the ledger's."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_ViewCollector(container))  # type: ignore[arg-type]
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    ProcessCollector(registry=registry)
+    GCCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    http = HttpMetrics(registry)
+    registry.register(_LedgerCollector(container))  # type: ignore[arg-type]
+    return registry, http
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (a read token, as for every endpoint but the probes)",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+            "description": "Prometheus' text exposition format.",
+        },
+        **{k: v for k, v in ERRORS.items() if k != 422},
+    },
+)
+def metrics(request: Request, _: Reader) -> Response:
+    return Response(generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)

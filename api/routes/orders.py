@@ -9,9 +9,9 @@ from fastapi.responses import JSONResponse
 
 from api.cursors import decode_position, encode_position
 from api.decimal_json import DecimalJSONRoute
-from api.dependencies import ContainerDep, Reader, Writer
+from api.dependencies import ContainerDep, OrdersAfter, Reader, Writer
 from api.order_schemas import InvoiceIn, ItemsIn, OrderIn, OrderOut, OrderPage, StatusIn
-from api.schemas import ERRORS, READ_ERRORS, After, ErrorOut
+from api.schemas import CODE_PATTERN, ERRORS, READ_ERRORS, ErrorOut
 from ledger.codes import check_code, check_text
 from ledger.movements import parse_moment
 from ledger.ordering import OrderOutcome
@@ -21,7 +21,9 @@ from projections.order_list import OrderFilter
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["orders"])
 
-Code = Annotated[str, Path(min_length=1, max_length=64)]
+Code = Annotated[
+    str, Path(min_length=1, max_length=64, json_schema_extra={"pattern": CODE_PATTERN})
+]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     404: {"model": ErrorOut, "description": "No such order."},
@@ -59,14 +61,16 @@ def import_order(body: OrderIn, container: ContainerDep, principal: Writer) -> J
 def list_orders(
     container: ContainerDep,
     _: Reader,
-    platform: Annotated[str | None, Query(max_length=64)] = None,
+    platform: Annotated[
+        str | None, Query(min_length=1, max_length=64, json_schema_extra={"pattern": CODE_PATTERN})
+    ] = None,
     status: OrderStatus | None = None,
     blocked: Annotated[
         bool | None, Query(description="true: only held orders; false: only imported ones.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-    after: After = None,
+    _after: OrdersAfter = None,
 ) -> dict[str, Any]:
     where = OrderFilter(
         platform=None if platform is None else check_code(platform, "platform"),
@@ -74,7 +78,6 @@ def list_orders(
         blocked=blocked,
     )
     before = decode_position(cursor)
-    container.wait_for("order_list", after)
     rows = container.order_list.listing(where, before=before, limit=limit + 1)
     next_cursor = encode_position(rows[limit - 1]["first_position"]) if len(rows) > limit else None
     return {"items": [_row_out(r) for r in rows[:limit]], "next_cursor": next_cursor}

@@ -13,8 +13,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api.cursors import decode_moment_and_position, encode_moment_and_position
-from api.dependencies import ContainerDep, Reader
-from api.schemas import READ_ERRORS, After, ReportPage
+from api.dependencies import ContainerDep, Reader, ReportAfter
+from api.schemas import CODE_PATTERN, READ_ERRORS, TEXT_PATTERN, ReportPage
 from ledger.codes import check_code, check_text
 from ledger.movements import parse_moment
 from ledger.quantities import render
@@ -28,7 +28,12 @@ ReportKind = StrEnum(  # type: ignore[misc]
 )
 CSV_COLUMNS = (*COLUMNS[1:9], "available_after", *COLUMNS[9:], "position")
 Moment = Annotated[
-    str | None, Query(max_length=64, description="ISO 8601 date-time with zone, on occurred_at.")
+    str | None,
+    Query(
+        max_length=64,
+        description="ISO 8601 date-time with zone, on occurred_at.",
+        json_schema_extra={"format": "date-time"},
+    ),
 ]
 
 
@@ -45,17 +50,23 @@ def movement_report(
     request: Request,
     container: ContainerDep,
     _: Reader,
-    sku: Annotated[str | None, Query(max_length=64)] = None,
-    warehouse: Annotated[str | None, Query(max_length=64)] = None,
+    sku: Annotated[
+        str | None, Query(min_length=1, max_length=64, json_schema_extra={"pattern": CODE_PATTERN})
+    ] = None,
+    warehouse: Annotated[
+        str | None, Query(min_length=1, max_length=64, json_schema_extra={"pattern": CODE_PATTERN})
+    ] = None,
     kind: ReportKind | None = None,
-    reference: Annotated[str | None, Query(max_length=200)] = None,
+    reference: Annotated[
+        str | None, Query(max_length=200, json_schema_extra={"pattern": TEXT_PATTERN})
+    ] = None,
     since: Moment = None,
     until: Moment = None,
     limit: Annotated[
         int | None, Query(ge=1, le=1000, description="JSON: 100 unless given; CSV: every row.")
     ] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-    after: After = None,
+    _after: ReportAfter = None,
 ) -> Any:
     where = ReportFilter(
         sku=None if sku is None else check_code(sku, "sku"),
@@ -67,7 +78,6 @@ def movement_report(
     )
     decoded = decode_moment_and_position(cursor)
     before = None if decoded is None else ReportCursor(decoded[1], decoded[0])
-    container.wait_for("movement_report", after)
     report = container.movement_report
     if "text/csv" in request.headers.get("accept", ""):
         rows = report.stream(where, before=before)

@@ -1,4 +1,4 @@
-"""GET /stock and GET /stock/{sku}, served by the stock-levels view."""
+"""GET /stock/{sku}, current to the last answered write; GET /stock, from the stock-levels view."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from api.cursors import decode_cursor, encode_cursor
-from api.dependencies import ContainerDep, Reader
-from api.schemas import READ_ERRORS, After, ErrorOut, SkuLevels, StockPage
+from api.dependencies import ContainerDep, Reader, StockAfter
+from api.schemas import CODE_PATTERN, READ_ERRORS, ErrorOut, SkuLevels, StockPage
 from ledger.codes import check_code
 from ledger.errors import NotFound
 from ledger.movements import parse_moment
+from projections.current import current_levels, warehouses_of
 from projections.history import levels_at
 from projections.stock_levels import LevelsRow
 
@@ -26,30 +27,38 @@ router = APIRouter(tags=["stock"])
     response_model_exclude_unset=True,
     responses={404: {"model": ErrorOut, "description": "The SKU never moved."}, **READ_ERRORS},
     summary="Physical, reserved and available stock of one SKU, per warehouse and in total",
+    description="Always includes every write answered before this request arrived (no "
+    "`?after=` needed). With `?at=`, the levels as they stood at that moment, by the "
+    "movements' `occurred_at`.",
 )
 def get_sku(
-    sku: Annotated[str, Path(max_length=64)],
+    sku: Annotated[
+        str, Path(min_length=1, max_length=64, json_schema_extra={"pattern": CODE_PATTERN})
+    ],
     container: ContainerDep,
     _: Reader,
-    after: After = None,
+    _after: StockAfter = None,
     at: Annotated[
         str | None,
         Query(
             max_length=64,
             description="An ISO 8601 date-time with zone: the levels as they stood then, by "
             "the movements' occurred_at, computed from the events.",
+            json_schema_extra={"format": "date-time"},
         ),
     ] = None,
 ) -> dict[str, Any]:
     check_code(sku, "sku")
     moment = parse_moment(at, "at")
-    container.wait_for("stock_levels", after)
-    rows = container.stock_levels.levels_of(sku)
+    if moment is not None:
+        warehouses = warehouses_of(container.app, container.stock_levels, sku)
+        if not warehouses:
+            raise NotFound(f"SKU {sku!r} has no stock movements", sku=sku)
+        rows = levels_at(container.app, sku, warehouses, moment)
+        return {**_sku_levels(sku, rows), "at": moment}
+    rows = current_levels(container.app, container.stock_levels, sku)
     if not rows:
         raise NotFound(f"SKU {sku!r} has no stock movements", sku=sku)
-    if moment is not None:
-        rows = levels_at(container.app, sku, [r.warehouse for r in rows], moment)
-        return {**_sku_levels(sku, rows), "at": moment}
     return _sku_levels(sku, rows)
 
 
@@ -62,12 +71,13 @@ def get_sku(
 def list_stock(
     container: ContainerDep,
     _: Reader,
-    warehouse: Annotated[str | None, Query(max_length=64)] = None,
+    warehouse: Annotated[
+        str | None, Query(min_length=1, max_length=64, json_schema_extra={"pattern": CODE_PATTERN})
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-    after: After = None,
+    _after: StockAfter = None,
 ) -> dict[str, Any]:
-    container.wait_for("stock_levels", after)
     after_sku = decode_cursor(cursor)
     rows = container.stock_levels.page(
         warehouse=None if warehouse is None else check_code(warehouse, "warehouse"),

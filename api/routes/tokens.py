@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Response
 
 from api.dependencies import Admin, ContainerDep
-from api.schemas import ERRORS, ErrorOut, TokenCreated, TokenIn, TokenOut
+from api.schemas import CODE_PATTERN, ERRORS, ErrorOut, TokenCreated, TokenIn, TokenOut
 from ledger.codes import check_code
 
 router = APIRouter(tags=["tokens"])
@@ -42,7 +42,11 @@ def list_tokens(container: ContainerDep, _: Admin) -> list[Any]:
     summary="Revoke a token: it stops working at once",
 )
 def revoke_token(
-    name: Annotated[str, Path(max_length=64)], container: ContainerDep, principal: Admin
+    name: Annotated[
+        str, Path(min_length=1, max_length=64, json_schema_extra={"pattern": CODE_PATTERN})
+    ],
+    container: ContainerDep,
+    principal: Admin,
 ) -> Response:
     container.app.revoke_token(name, revoked_by=principal.name)
     return Response(status_code=204)

@@ -29,7 +29,12 @@ class Server:
         return httpx.Client(base_url=self.url, headers=headers, timeout=60, **kwargs)
 
     def head(self) -> int:
-        return httpx.get(f"{self.url}/healthz", timeout=10).json()["event_store_position"]
+        return self.views()["event_store_position"]
+
+    def views(self) -> dict:
+        """The event store's position and each view's (``GET /views``, a read token)."""
+        with self.client() as client:
+            return client.get("/views", timeout=10).json()
 
 
 def free_port() -> int:
@@ -80,7 +85,7 @@ def start_server(database_url: str, workdir: Path, **env: str) -> Server:
     raise RuntimeError(f"server did not start: {log.read_text()}")
 
 
-def stop_server(server: Server) -> None:
+def stop_server(server: Server, *, expect_tracebacks: bool = False) -> None:
     server.process.terminate()
     try:
         server.process.wait(timeout=15)
@@ -88,6 +93,9 @@ def stop_server(server: Server) -> None:
         server.process.kill()
         server.process.wait()
     text = server.log.read_text()
+    if expect_tracebacks:  # a test that breaks the database or a view on purpose
+        assert 'HTTP/1.1" 500' not in text, text[-4000:]
+        return
     # A 500 or a traceback in the server's log is a defect whatever the client saw.
     assert "Traceback" not in text, text[-4000:]
     # (A platform's 500, which the dispatcher logs as it retries, is not ours.)

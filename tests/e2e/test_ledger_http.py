@@ -47,6 +47,37 @@ def test_a_movement_is_recorded_and_read_back(server: Server) -> None:
         }
 
 
+def test_a_read_right_after_a_write_shows_it_without_after(server: Server) -> None:
+    # What the README's first example does: post, then read at once, across 100 SKUs, each
+    # in a fresh warehouse now and then (the view has never seen those), some reserved too.
+    with server.client() as client:
+        client.put("/platforms/shop", json={"type": "webhook", "carriers": {"PAC": "pac"}})
+        for n in range(100):
+            sku, warehouse = f"FIRST-{n}", "main" if n % 3 else f"w{n}"
+            body = movement(f"first-{n}", str(n + 1), sku=sku, warehouse=warehouse)
+            assert client.post("/movements", json=body).status_code == 201
+            if n % 10 == 0:
+                order = {
+                    "platform": "shop",
+                    "order_id": f"o{n}",
+                    "status": "payment_confirmed",
+                    "carrier": "PAC",
+                    "items": [{"sku": sku, "warehouse": warehouse, "quantity": "1"}],
+                }
+                assert client.post("/orders", json=order).status_code == 201
+            read = client.get(f"/stock/{sku}")
+            assert read.status_code == 200, (sku, read.text)
+            reserved = 1 if n % 10 == 0 else 0
+            assert read.json()["warehouses"] == [
+                {
+                    "warehouse": warehouse,
+                    "physical": str(n + 1),
+                    "reserved": str(reserved),
+                    "available": str(n + 1 - reserved),
+                }
+            ]
+
+
 def test_exact_decimals_survive_the_round_trip(server: Server) -> None:
     with server.client() as client:
         first = client.post(

@@ -36,7 +36,7 @@ def receive(client: httpx.Client, sku: str, quantity: str, movement_id: str) -> 
 
 def stock(client: httpx.Client, sku: str = "SKU-1") -> tuple[str, str, str]:
     # Order writes answer with the order, not a position: wait for everything written so far.
-    head = client.get("/healthz").json()["event_store_position"]
+    head = client.get("/views").json()["event_store_position"]
     body = client.get(f"/stock/{sku}", params={"after": head}).json()
     return body["physical"], body["reserved"], body["available"]
 
@@ -128,7 +128,7 @@ def test_overselling_shows_as_negative_available(server: Server) -> None:
         for n in ("1", "2"):
             item = {"items": [{"sku": "SKU-1", "quantity": "2"}]}
             assert client.post("/orders", json={**order(n), **item}).status_code == 201
-        head = client.get("/healthz").json()["event_store_position"]
+        head = client.get("/views").json()["event_store_position"]
         body = client.get("/stock/SKU-1", params={"after": head}).json()
         assert (body["physical"], body["reserved"], body["available"]) == ("3", "4", "-1")
         assert body["oversold"] is True

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -169,9 +170,63 @@ def test_reads_wait_for_the_write_they_are_given(database_url: str, tmp_path: Pa
             listed = client.get("/orders", params={"after": order["position"]}).json()
             assert [o["order_id"] for o in listed["items"]] == ["o1"]
             assert listed["items"][0]["holds_reservation"] is True
-            too_far = client.get("/stock/SKU-1", params={"after": position + 10_000})
-            assert too_far.status_code == 503
-            assert too_far.json()["error"] == "view_lagging"
+            # Beyond the newest event: no write returned it, so waiting could never end well.
+            for path in ("/stock/SKU-1", "/stock", "/movements", "/orders"):
+                too_far = client.get(path, params={"after": position + 10_000})
+                assert too_far.status_code == 422, path
+                assert too_far.json()["error"] == "unknown_position"
+                assert too_far.json()["field"] == "after"
+    finally:
+        stop_server(running)
+
+
+def test_a_view_that_does_not_reach_a_real_position_answers_view_lagging(
+    database_url: str, tmp_path: Path
+) -> None:
+    # No background work in this process and no worker: the views never move.
+    running = start_server(
+        database_url, tmp_path, LEDGER_READ_WAIT_SECONDS="0.5", LEDGER_BACKGROUND="false"
+    )
+    try:
+        with running.client() as client:
+            written = move(client, "a", "4")
+            lagging = client.get("/movements", params={"after": written["position"]})
+            assert lagging.status_code == 503
+            assert lagging.json()["error"] == "view_lagging"
+            assert lagging.headers["retry-after"] == "1"
+    finally:
+        stop_server(running)
+
+
+def test_many_waiting_reads_do_not_hold_the_servers_threads(
+    database_url: str, tmp_path: Path
+) -> None:
+    # FastAPI runs plain routes on a pool of 40 threads: 60 reads waiting for a lagging view
+    # must not keep a write (or a health check) from being served meanwhile.
+    running = start_server(
+        database_url, tmp_path, LEDGER_READ_WAIT_SECONDS="8", LEDGER_BACKGROUND="false"
+    )
+    try:
+        with running.client() as client:
+            written = move(client, "a", "4")
+        pool = ThreadPoolExecutor(60)
+        with httpx.Client(
+            base_url=running.url,
+            headers={"Authorization": f"Bearer {running.admin_token}"},
+            timeout=60,
+            limits=httpx.Limits(max_connections=70),
+        ) as waiting:
+            futures = [
+                pool.submit(waiting.get, "/movements", params={"after": written["position"]})
+                for _ in range(60)
+            ]
+            time.sleep(1)  # let them all arrive and start waiting
+            with running.client() as client:
+                served = move(client, "b", "1")
+                assert served["physical"] == "5"
+                assert not any(f.done() for f in futures)  # still waiting: the write got through
+            assert {f.result().status_code for f in futures} == {503}
+        pool.shutdown()
     finally:
         stop_server(running)
 
@@ -180,8 +235,9 @@ def test_health_and_metrics_show_each_views_position_and_lag(server: Server) -> 
     with server.client() as client:
         written = move(client, "a", "4")
         client.get("/movements", params={"after": written["position"]})
+        assert httpx.get(f"{server.url}/views").status_code == 401  # positions need a token
         for _ in range(100):
-            health = httpx.get(f"{server.url}/healthz").json()
+            health = server.views()
             if all(v["lag"] == 0 for v in health["views"]):
                 break
             time.sleep(0.05)
@@ -322,7 +378,7 @@ def test_views_count_every_event_once_across_sigkills_of_the_worker(
         head = api.head()
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            views = httpx.get(f"{api.url}/healthz").json()["views"]
+            views = api.views()["views"]
             if all(v["position"] >= head for v in views):
                 break
             time.sleep(0.2)
