@@ -61,5 +61,8 @@ def configure_logging(level: str = "INFO", log_format: LogFormat = "text") -> No
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
-    # yoyo logs every step of every migration at INFO; ours says how many were applied.
-    logging.getLogger("yoyo").setLevel(max(logging.WARNING, root.level))
+    # yoyo logs every step of every migration at INFO (ours says how many were applied), and
+    # httpx every request the dispatcher sends (hundreds a second; the dispatcher logs what
+    # failed, with its platform, subject and attempt).
+    for chatty in ("yoyo", "httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
