@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
@@ -207,7 +208,7 @@ class Demo:
         levels = None
         if response.status_code == 200:
             [row] = [w for w in response.json()["warehouses"] if w["warehouse"] == WAREHOUSE]
-            levels = Levels(*(int(float(row[k])) for k in ("physical", "reserved", "available")))
+            levels = Levels(*(int(Decimal(row[k])) for k in ("physical", "reserved", "available")))
         shown = [
             entry["quantity"]
             for entry in self.store.get("/inventory").json()
