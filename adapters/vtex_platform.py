@@ -69,7 +69,7 @@ class VtexPlatform:
         return self.skus.get(sku, sku)
 
     def push_stock(self, payload: dict[str, Any]) -> None:
-        self.client.put_stock(
+        self.client.set_quantity(
             self.vtex_sku(payload["sku"]),
             payload["platform_warehouse"],
             vtex_quantity(Decimal(payload["quantity"])),

@@ -1,7 +1,8 @@
 """Platforms end to end: the real server (a process) against the VTEX emulator over real HTTP.
 
-Every request the ledger sends the emulator is checked against VTEX's official OpenAPI files;
-an invalid one would be answered 400, counted as a failed delivery and fail these tests.
+Every request the ledger sends the emulator is checked against the project's own description of
+VTEX's endpoints, and against VTEX's official OpenAPI files where they are found; an invalid one
+would be answered 400, counted as a failed delivery and fail these tests.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 
+from adapters.vtex_emulator import VtexEmulator
 from tests.e2e.conftest import Server, start_server, stop_server
-from tests.emulators.vtex import VtexEmulator
 
 HOOK_SECRET = "hook-s3cret"
 FAST_RETRIES = {
@@ -190,14 +193,14 @@ def test_a_burst_on_one_sku_sends_few_puts_and_the_last_value(
     with shop.client() as client:
         batch(client, [("seed", "HOT", 5000)])
         eventually(lambda: vtex.stock("HOT", "1_1") == 5000, what="the seed arrives")
-        before = len(vtex.puts("HOT", "1_1"))
+        before = len(vtex.stock_updates("HOT", "1_1"))
         started = time.monotonic()
         for n in range(40):
             batch(client, [(f"b{n}-{k}", "HOT", -1) for k in range(50)])
         elapsed = time.monotonic() - started
         eventually(lambda: vtex.stock("HOT", "1_1") == 3000, what="the burst converges")
     time.sleep(1)  # anything still in flight would show up now
-    puts = vtex.puts("HOT", "1_1")[before:]
+    puts = vtex.stock_updates("HOT", "1_1")[before:]
     assert vtex.stock("HOT", "1_1") == 3000
     assert len(puts) <= 20, (len(puts), elapsed)
     quantities = [p["quantity"] for p in puts]
@@ -332,7 +335,7 @@ def test_dispatchers_killed_and_doubled_lose_nothing_and_never_go_back(
         writer.join()
         eventually(lambda: converged(api, vtex, skus), timeout=120, what="converged")
         for sku in skus:
-            quantities = [p["quantity"] for p in vtex.puts(sku, "1_1")]
+            quantities = [p["quantity"] for p in vtex.stock_updates(sku, "1_1")]
             assert quantities == sorted(quantities, reverse=True), (sku, quantities)
     finally:
         for worker in workers:
@@ -476,3 +479,73 @@ def test_local_edits_of_an_order_never_reach_vtex(
         assert invoice["invoiceValue"] == "7960"  # the invoice's own value is invoice data
     finally:
         stop_server(server)
+
+
+OFFSETS = ["2026-11-28T10:15:30Z", "2026-11-28T10:15:30-03:00", "2026-11-28T10:15:30+05:30"]
+
+
+def test_a_full_invoice_reaches_vtex_as_vtex_wants_it_whatever_the_offset(
+    shop: Server, vtex: VtexEmulator
+) -> None:
+    """Every field of the contract's invoice, with issue dates in three offsets: each reaches
+    VTEX, passing the own description (and VTEX's official schema when that layer is on),
+    and no delivery is left pending or failed."""
+    # Ids a URL could misread: each must stay one segment on the way to VTEX.
+    sku, invoice_prefix = "camisa/açaí 100%?#..x", "NF/77 ?#%"
+    orders = [f"500{n} #?%-é..x-01" for n in range(len(OFFSETS))]
+    with shop.client() as client:
+        move(client, "in-1", sku, 30)
+        for order_id in orders:
+            vtex.add_order(
+                order_id, [{"sku": sku, "quantity": 2, "price": 4975}], state="payment-approved"
+            )
+        eventually(lambda: vtex.stock(sku, "1_1") == 24, what="the orders reserve")
+        for n, (order_id, issued_at) in enumerate(zip(orders, OFFSETS, strict=True)):
+            response = client.post(
+                f"/orders/vtex/{quote(order_id, safe='')}/invoice",
+                json={
+                    "number": f"{invoice_prefix}{n}",
+                    "key": "3526" + str(n) * 40,
+                    "issued_at": issued_at,
+                    "value": "99.50",
+                    "tracking_code": f"BR{n}",
+                    "tracking_url": f"https://track.example/BR{n}",
+                },
+            )
+            assert response.status_code == 200, response.text
+    for n, (order_id, issued_at) in enumerate(zip(orders, OFFSETS, strict=True)):
+        [invoice] = eventually(lambda o=order_id: vtex.invoices(o), what=f"invoice of {order_id}")
+        issued = datetime.fromisoformat(invoice.pop("issuanceDate"))
+        assert issued == datetime.fromisoformat(issued_at.replace("Z", "+00:00"))
+        assert invoice == {
+            "type": "Output",
+            "invoiceNumber": f"{invoice_prefix}{n}",
+            "invoiceKey": "3526" + str(n) * 40,
+            "invoiceValue": "9950",
+            "trackingNumber": f"BR{n}",
+            "trackingUrl": f"https://track.example/BR{n}",
+            "courier": "Correios",
+            "items": [{"id": sku, "quantity": 2, "price": 4975}],
+        }
+        assert vtex.order(order_id)["status"] == "invoiced"
+    posted = [r for r in vtex.requests() if r["method"] == "POST" and "invoice" in r["path"]]
+    assert sorted(r["params"]["orderId"] for r in posted) == sorted(orders)
+    assert all(r["status"] == 200 and r["valid"] for r in posted)
+    assert all(r["official_valid"] is (True if vtex.official else None) for r in posted)
+    eventually(lambda: status(shop)["deliveries"]["pending"] == 0, what="nothing left pending")
+    assert status(shop)["deliveries"]["failed"] == 0
+    assert vtex.stock(sku, "1_1") == 24
+
+
+def test_the_lead_time_set_in_vtex_survives_the_ledgers_stock_updates(
+    shop: Server, vtex: VtexEmulator
+) -> None:
+    vtex.set_lead_time("LT-1", "1_1", "05.12:00:00")  # the seller's handling time, set in VTEX
+    with shop.client() as client:
+        move(client, "in-1", "LT-1", 10)
+        eventually(lambda: vtex.stock("LT-1", "1_1") == 10, what="the store shows 10")
+        move(client, "out-1", "LT-1", -3)
+        eventually(lambda: vtex.stock("LT-1", "1_1") == 7, what="the store shows 7")
+    assert vtex.lead_time("LT-1", "1_1") == "05.12:00:00"
+    updates = vtex.stock_updates("LT-1", "1_1")
+    assert {u["method"] for u in updates} == {"PATCH"}
