@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from adapters.delivery_metrics import DeliveryCollector
 from api.dependencies import ContainerDep, Reader
 from api.wiring import Container
 
@@ -51,4 +52,5 @@ class _ViewCollector:
 def metrics(container: ContainerDep, _: Reader) -> Response:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_ViewCollector(container))  # type: ignore[arg-type]
+    registry.register(DeliveryCollector(container.deliveries))  # type: ignore[arg-type]
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
