@@ -531,9 +531,18 @@ class DeliveryStore:
 
     def resend_all(self, platform: str) -> int:
         """Send every SKU's stock again (the platform's SKU ids, account or credentials
-        changed), and retry what had failed or is backing off, now."""
+        changed), and retry what had failed or is backing off, now. The platform's failures
+        are forgotten: they say nothing about its new address or credentials."""
         now = time.time()
         with self._tx(durable=True) as c:
+            c.execute(
+                self.q(
+                    "UPDATE dispatch_platforms SET failures = 0, first_failure = NULL, "
+                    "spread = ?, failing_since = NULL, probes = 0, probe_at = NULL "
+                    "WHERE platform = ?"
+                ),
+                (self._bool(False), platform),
+            )
             c.execute(
                 self.q(
                     "UPDATE deliveries SET sent = CASE WHEN kind = 'stock' THEN NULL "

@@ -233,6 +233,19 @@ def test_a_failing_platform_is_probed_one_row_at_a_time_and_its_answer_frees_eve
     assert len(two.claim("shop", "two", 16, lease=60, now=now + 61, rate=100)) == 3
 
 
+def test_new_settings_forget_a_platforms_failures_and_send_at_once(container: Container) -> None:
+    store = container.deliveries
+    for n in range(3):
+        want(store, f"S{n}", "1", n + 1)
+    now = time.time()
+    claims = store.claim("shop", "me", 16, lease=60, now=now, rate=100)
+    store.record("me", outage(claims, now), BACKOFF)
+    assert store.status("shop")["failing"]
+    store.resend_all("shop")  # say, base_url fixed
+    assert not store.status("shop")["failing"]
+    assert len(store.claim("shop", "me", 16, lease=60, rate=100)) == 3
+
+
 def test_a_halt_shows_in_the_status_until_it_is_lifted_or_lapses(container: Container) -> None:
     store = container.deliveries
     now = time.time()
