@@ -70,10 +70,6 @@ class Result:
     request: bool = True  # False: nothing needed sending (the platform has it already)
 
     @property
-    def attempt(self) -> int:
-        return self.claim.attempts + 1
-
-    @property
     def platform_failed(self) -> bool:
         """Whether this attempt says the platform itself may be down: no answer, 5xx, 408, 425,
         or a crash. A 423 (one SKU locked) and a 429 (slow down) are answers, not outages."""
