@@ -49,6 +49,8 @@ class VtexPlatform:
         self.platform = platform
         self.name = platform.name
         self.skus: dict[str, str] = dict(settings.get("skus") or {})
+        # Blanked out of every error the dispatcher records or logs.
+        self.secrets = tuple(v for v in credentials.values() if isinstance(v, str) and v)
         self.client = VtexClient(
             settings.get("base_url") or "",
             credentials.get("app_key", ""),

@@ -196,7 +196,7 @@ def measure(server: Server, vtex: Emulator, args: argparse.Namespace, run: str) 
         # Where a lag builds up: in the publisher view, or in the dispatcher's queue.
         with httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
             while not done.wait(10):
-                views = {v["name"]: v["lag"] for v in client.get("/healthz").json()["views"]}
+                views = {v["name"]: v["lag"] for v in client.get("/views").json()["views"]}
                 queue = client.get("/platforms/vtex/status").json()["deliveries"]
                 print(
                     f"  publisher view lag {views.get('publisher')} events; deliveries "

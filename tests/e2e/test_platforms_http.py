@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.vtex_emulator import VtexEmulator
 from tests.e2e.conftest import Server, start_server, stop_server
@@ -29,7 +30,6 @@ HOOK_SECRET = "hook-s3cret"
 FAST_RETRIES = {
     "LEDGER_DISPATCH_BACKOFF_BASE": "0.1",
     "LEDGER_DISPATCH_BACKOFF_CAP": "1",
-    "LEDGER_DISPATCH_MAX_ATTEMPTS": "200",
 }
 
 
@@ -221,7 +221,8 @@ def test_the_store_down_for_30_seconds_then_everything_converges(
             for second in range(30):
                 batch(client, [(f"down-{second}-{s}", s, -1) for s in skus[second % 3 :: 3]])
                 time.sleep(1)
-            assert status(server)["deliveries"]["pending"] > 0
+            waiting = status(server)["deliveries"]
+            assert waiting["pending"] + waiting["retrying"] > 0
             vtex.start()
         eventually(lambda: converged(server, vtex, skus), what="converged after the outage")
         assert status(server)["deliveries"]["failed"] == 0
@@ -250,31 +251,44 @@ def test_rate_limit_and_lock_storms_only_delay(shop: Server, vtex: VtexEmulator)
     assert {429, 423, 500} <= statuses
 
 
-def test_failed_deliveries_are_shown_and_retried(
+def test_a_refusal_fails_is_shown_and_is_sent_again_by_retry(
     database_url: str, tmp_path: Path, vtex: VtexEmulator
 ) -> None:
-    server = start_server(
-        database_url,
-        tmp_path,
-        LEDGER_DISPATCH_MAX_ATTEMPTS="2",
-        LEDGER_DISPATCH_BACKOFF_BASE="0.05",
-    )
+    """An invoice for an order VTEX does not know is refused (404): repeating cannot fix it,
+    so it fails at once, shows in the status, and goes out again on POST .../retry."""
+    server = start_server(database_url, tmp_path, **FAST_RETRIES)
     try:
         configure(server, vtex)
-        vtex.fault("500", seconds=600, path_prefix="/api/logistics")
         with server.client() as client:
-            move(client, "in-1", "F1", 4)
+            move(client, "in-1", "R1", 4)
+            imported = client.post(
+                "/orders",
+                json={
+                    "platform": "vtex",
+                    "order_id": "9001-01",
+                    "status": "payment_confirmed",
+                    "carrier": "Correios",
+                    "items": [{"sku": "R1", "quantity": "1"}],
+                },
+            )
+            assert imported.status_code == 201, imported.text
+            invoiced = client.post(
+                "/orders/vtex/9001-01/invoice", json={"number": "NF-1", "value": "19.90"}
+            )
+            assert invoiced.status_code == 200, invoiced.text
             failed = eventually(
                 lambda: status(server)["deliveries"]["failed_deliveries"], what="marked failed"
             )
-            assert failed[0]["subject"] == "F1"
-            assert "500" in failed[0]["last_error"]
-            assert failed[0]["attempts"] == 2
-            vtex.clear_faults()
+            assert failed[0]["subject"] == "9001-01"
+            assert "404" in failed[0]["last_error"]
+            assert failed[0]["attempts"] == 1
+            assert status(server)["deliveries"]["retrying"] == 0
+            vtex.add_order("9001-01", [{"sku": "R1", "quantity": 1, "price": 1990}])
             response = client.post("/platforms/vtex/retry")
             assert response.json() == {"retried": 1}
-            eventually(lambda: vtex.stock("F1", "1_1") == 4, what="delivered after the retry")
-            assert status(server)["deliveries"]["failed"] == 0
+            [invoice] = eventually(lambda: vtex.invoices("9001-01"), what="sent after the retry")
+            assert invoice["invoiceNumber"] == "NF-1"
+            eventually(lambda: status(server)["deliveries"]["failed"] == 0, what="not failed")
             reader = client.post("/tokens", json={"name": "r", "permissions": ["read"]}).json()
             forbidden = httpx.post(
                 f"{server.url}/platforms/vtex/retry",
@@ -285,7 +299,82 @@ def test_failed_deliveries_are_shown_and_retried(
         stop_server(server)
 
 
-def _worker(database_url: str, log: Path) -> subprocess.Popen[bytes]:
+def metric(server: Server, name: str, **labels: str) -> float | None:
+    """One sample of /metrics, read with prometheus_client's own parser."""
+    with server.client() as client:
+        text = client.get("/metrics").text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return None
+
+
+def test_an_outage_longer_than_any_attempt_limit_converges_by_itself(
+    database_url: str, tmp_path: Path, vtex: VtexEmulator
+) -> None:
+    """VTEX answers 503 for 18 s while stock keeps changing: far longer than the cap (1 s) times
+    the old limit of attempts. Meanwhile the status shows the deliveries retrying and the
+    platform failing; afterwards every SKU shows its available stock, with nobody calling
+    /retry. The old LEDGER_DISPATCH_MAX_ATTEMPTS is set to 2: it still starts, and it no
+    longer gives anything up."""
+    server = start_server(database_url, tmp_path, **FAST_RETRIES, LEDGER_DISPATCH_MAX_ATTEMPTS="2")
+    try:
+        configure(server, vtex)
+        skus = [f"O{k}" for k in range(20)]
+        with server.client() as client:
+            batch(client, [(f"seed-{s}", s, 100) for s in skus])
+            eventually(lambda: converged(server, vtex, skus), what="seeded")
+            outage_started = time.time()
+            vtex.fault(503, seconds=18, path_prefix="/api/logistics")
+            for second in range(12):
+                batch(client, [(f"down-{second}-{s}", s, -1) for s in skus[second % 3 :: 3]])
+                time.sleep(1)
+            during = status(server)["deliveries"]
+            assert during["retrying"] > 0, during
+            assert during["failing"], during
+            assert "503" in during["last_error"]
+            assert during["failed"] == 0
+            [first, *_] = during["retrying_deliveries"]
+            assert first["attempts"] >= 1
+            assert first["first_failed_at"] >= outage_started
+            assert "503" in first["last_error"]
+            assert metric(server, "ledger_platform_failing", platform="vtex") == 1.0
+            retrying = metric(
+                server, "ledger_platform_deliveries", platform="vtex", state="retrying"
+            )
+            assert (retrying or 0) > 0
+            # A failing platform never makes the service look unwell.
+            ready = httpx.get(f"{server.url}/readyz", timeout=10)
+            assert (ready.status_code, ready.json()["status"]) == (200, "ready")
+        eventually(lambda: converged(server, vtex, skus), timeout=120, what="converged")
+        after = status(server)["deliveries"]
+        assert (after["failed"], after["retrying"], after["failing"]) == (0, 0, False)
+        assert metric(server, "ledger_platform_failing", platform="vtex") == 0.0
+        # While it failed, the platform was probed, not sent every row at every backoff.
+        refused = [r for r in vtex.requests() if r["fault"] == "503"]
+        assert len(refused) < 20 * 18 / 2, len(refused)
+    finally:
+        stop_server(server)
+
+
+def stop_workers(workers: list[subprocess.Popen[bytes]], log: Path) -> None:
+    """SIGTERM every worker, then wait for each; one that does not stop is made to print its
+    threads' stacks (faulthandler, on SIGABRT) into its log, and the test fails with them."""
+    for worker in workers:
+        worker.terminate()
+    hung = []
+    for worker in workers:
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            worker.send_signal(signal.SIGABRT)
+            worker.wait()
+            hung.append(worker.pid)
+    assert not hung, f"workers {hung} did not stop: {log.read_text()[-20000:]}"
+
+
+def _worker(database_url: str, log: Path, **env: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-c", "from api.cli import main; main()", "worker"],
         env={
@@ -294,7 +383,9 @@ def _worker(database_url: str, log: Path) -> subprocess.Popen[bytes]:
             # A killed worker's claims wait out their lease (2 x timeout + 5 s) before
             # the other takes them over.
             "LEDGER_PLATFORM_TIMEOUT": "2",
+            "PYTHONFAULTHANDLER": "1",  # stacks on SIGABRT: see stop_workers
             **FAST_RETRIES,
+            **env,
         },
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
@@ -338,11 +429,92 @@ def test_dispatchers_killed_and_doubled_lose_nothing_and_never_go_back(
             quantities = [p["quantity"] for p in vtex.stock_updates(sku, "1_1")]
             assert quantities == sorted(quantities, reverse=True), (sku, quantities)
     finally:
-        for worker in workers:
-            worker.terminate()
-            worker.wait(timeout=30)
-        stop_server(api)
+        try:
+            stop_workers(workers, log)
+        finally:
+            stop_server(api)
     assert "Traceback" not in log.read_text()
+
+
+def test_a_dispatcher_killed_in_an_outage_is_followed_by_one_that_converges(
+    postgres_url: str, tmp_path: Path, vtex: VtexEmulator
+) -> None:
+    api = start_server(postgres_url, tmp_path, LEDGER_BACKGROUND="false")
+    log = tmp_path / "workers.log"
+    worker = _worker(postgres_url, log)
+    try:
+        configure(api, vtex)
+        skus = [f"X{k}" for k in range(15)]
+        with api.client() as client:
+            batch(client, [(f"seed-{s}", s, 50) for s in skus])
+            eventually(lambda: converged(api, vtex, skus), what="seeded")
+            vtex.fault("500", path_prefix="/api/logistics")  # until cleared
+            for n in range(4):
+                batch(client, [(f"a{n}-{s}", s, -1) for s in skus])
+                time.sleep(0.5)
+            eventually(lambda: status(api)["deliveries"]["failing"], what="failing")
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+            for n in range(4):
+                batch(client, [(f"b{n}-{s}", s, -2) for s in skus])
+                time.sleep(0.5)
+        worker = _worker(postgres_url, log)
+        time.sleep(3)  # the new worker meets the outage, and the killed one's claims lapse
+        vtex.clear_faults()
+        eventually(lambda: converged(api, vtex, skus), timeout=120, what="converged")
+        after = status(api)["deliveries"]
+        assert (after["failed"], after["retrying"], after["failing"]) == (0, 0, False)
+    finally:
+        try:
+            stop_workers([worker], log)
+        finally:
+            stop_server(api)
+    assert "Traceback" not in log.read_text()
+
+
+def _windows(times: list[float], width: float) -> int:
+    """The most requests received within any ``width`` seconds."""
+    most, start = 0, 0
+    for end, at in enumerate(times):
+        while at - times[start] > width:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
+def test_two_dispatchers_keep_to_one_rate_and_a_429_pauses_both(
+    postgres_url: str, tmp_path: Path, vtex: VtexEmulator
+) -> None:
+    """At a rate_limit of 10/s, two workers send at most 10 requests in any second (plus the
+    bucket's burst of one, and one for clocks), not 20; a 429 asking for 4 s pauses both."""
+    api = start_server(postgres_url, tmp_path, LEDGER_BACKGROUND="false")
+    log = tmp_path / "workers.log"
+    slow = {"LEDGER_DISPATCH_BACKOFF_CAP": "10"}  # lets a 429 pause for its 4 s
+    workers = [_worker(postgres_url, log, **slow), _worker(postgres_url, log, **slow)]
+    try:
+        configure(api, vtex, rate_limit=10)
+        skus = [f"Q{k:03d}" for k in range(120)]
+        with api.client() as client:
+            batch(client, [(f"seed-{s}", s, 10) for s in skus])
+            eventually(lambda: len(stock_requests(vtex)) >= 30, what="sending")
+            vtex.fault("429-retry-after", count=1, retry_after=4, path_prefix="/api/logistics")
+            eventually(lambda: converged(api, vtex, skus), timeout=180, what="converged")
+    finally:
+        try:
+            stop_workers(workers, log)
+        finally:
+            stop_server(api)
+    requests = stock_requests(vtex)
+    times = sorted(r["at"] for r in requests)
+    assert _windows(times, 1.0) <= 12, _windows(times, 1.0)
+    [limited] = [r for r in requests if r["status"] == 429]
+    paused = [r for r in requests if limited["at"] + 1 < r["at"] < limited["at"] + 3.5]
+    assert paused == [], paused
+    assert "Traceback" not in log.read_text()
+
+
+def stock_requests(vtex: VtexEmulator) -> list[dict[str, Any]]:
+    return [r for r in vtex.requests() if r["path"].startswith("/api/logistics")]
 
 
 def test_the_hook_answers_the_ping_refuses_forgeries_and_shrugs_off_repeats(
