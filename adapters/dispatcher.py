@@ -1,10 +1,25 @@
 """The dispatcher: sends each platform what the views say it should show, and keeps trying.
 
 Every tick, per platform, it copies the publisher view's changed rows (and the order list's
-changed orders) into the delivery table, claims the due rows (zero stock first) and sends them
-through the platform's adapter on a small thread pool, at the platform's request rate. A failure
-is retried with exponential backoff and jitter (or after ``Retry-After``); after
-``max_attempts`` the row is failed, shown in the platform's status, and waits for a retry.
+changed orders) into the delivery table, claims the due rows (zero stock first) within the
+platform's shared request budget, and sends them through the platform's adapter on the
+platform's own small thread pool.
+
+Invariants, and why:
+
+- **Every attempt ends in a recorded result.** Whatever an adapter raises (a ``DeliveryError``
+  or any other exception: a bug, a value it cannot encode) becomes the delivery's last error,
+  scrubbed of the platform's secrets, is logged once and counted, and the delivery is retried;
+  nothing is left silently pending.
+- **Retryable failures are never permanent.** Only a refusal that repeating cannot change (the
+  other 4xx, no ``base_url``) fails a delivery for good; everything else retries with capped,
+  jittered backoff for as long as it takes. How a long outage then converges quickly, without
+  hammering the platform meanwhile, is in ``adapters.dispatch_rules``.
+- **One platform cannot stop another.** A platform whose adapter cannot be built, or whose
+  deliveries cannot be filled or claimed, is skipped (its status says why, for
+  ``HALT_SECONDS`` at a time, and it is tried again at the next refresh); the others carry on.
+  Only when every platform fails at once (the database, most likely) does the tick fail and back
+  off.
 """
 
 from __future__ import annotations
@@ -21,6 +36,7 @@ from typing import Any, Protocol
 
 from adapters.delivery_errors import DeliveryError
 from adapters.delivery_store import ORDER, STOCK, Claim, DeliveryStore, holder_name, stock_payload
+from adapters.dispatch_rules import Backoff, Outcome, Result, describe, scrub, secrets_in
 from ledger.orders import Order
 from ledger.platforms import Platform
 
@@ -28,6 +44,9 @@ log = logging.getLogger(__name__)
 
 
 class PlatformAdapter(Protocol):
+    """What the dispatcher sends through. An adapter may also have ``secrets``: the credential
+    values it sends, blanked out of every error recorded or logged."""
+
     def push_stock(self, payload: dict[str, Any]) -> None:
         """Set the platform's quantity of one SKU in one warehouse; raise DeliveryError."""
 
@@ -45,7 +64,6 @@ class PlatformAdapter(Protocol):
 
 @dataclass(frozen=True)
 class DispatchConfig:
-    max_attempts: int = 10
     backoff_base: float = 0.5
     backoff_cap: float = 60.0
     tick: float = 0.05
@@ -56,6 +74,10 @@ class DispatchConfig:
     default_rate: float = 50.0  # requests per second per platform, unless configured
     page: int = 500
     refresh: float = 2.0  # how often platform settings are re-read
+
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(self.backoff_base, self.backoff_cap)
 
 
 def _seen(platform: Platform) -> dict[str, Any]:
@@ -69,55 +91,34 @@ def _reaches_elsewhere(old: dict[str, Any], new: dict[str, Any]) -> bool:
     return any(old.get(k) != new.get(k) for k in keys)
 
 
-def backoff_delay(
-    attempt: int, base: float, cap: float, retry_after: float | None, rng: random.Random
-) -> float:
-    """Seconds before attempt ``attempt + 1``: exponential with jitter, so many SKUs failing
-    together do not come back together; at least what the platform asked for."""
-    ceiling = min(cap, base * 2 ** max(attempt - 1, 0))
-    delay = ceiling / 2 + rng.uniform(0, ceiling / 2)
-    if retry_after is not None:
-        delay = max(delay, retry_after + rng.uniform(0, min(1.0, retry_after / 10 + 0.05)))
-    return delay
+def _secrets(platform: Platform | None, adapter: object = None) -> list[str]:
+    if platform is None:
+        return secrets_in(None, adapter)
+    # Credentials read from events of before they left the log, until they are copied.
+    legacy = list((platform.legacy_credentials or {}).values())
+    return secrets_in(platform.settings, adapter) + legacy
 
 
-class RateLimiter:
-    """A token bucket shared by every sending thread of one platform; a 429 pauses it all."""
+def _what(claim: Claim) -> str:
+    where = f" in {claim.scope}" if claim.scope else ""
+    return f"{claim.platform} {claim.kind} {claim.subject}{where}"
 
-    def __init__(self, rate: float, burst: float | None = None) -> None:
-        self.rate = max(rate, 0.1)
-        self.burst = burst if burst is not None else max(1.0, self.rate / 10)
-        self.tokens = self.burst
-        self.stamp = time.monotonic()
-        self.paused_until = 0.0
-        self.lock = threading.Lock()
 
-    def take(self, wanted: int) -> int:
-        """Up to ``wanted`` tokens available now (none while paused), without waiting."""
-        with self.lock:
-            now = time.monotonic()
-            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-            self.stamp = now
-            if now < self.paused_until:
-                return 0
-            taken = max(0, min(wanted, int(self.tokens)))
-            self.tokens -= taken
-            return taken
-
-    def give_back(self, tokens: int) -> None:
-        with self.lock:
-            self.tokens = min(self.burst, self.tokens + tokens)
-
-    def pause(self, seconds: float) -> None:
-        with self.lock:
-            self.paused_until = max(self.paused_until, time.monotonic() + seconds)
+def _fields(claim: Claim, attempt: int) -> dict[str, Any]:
+    # For a structured log formatter; the message says the same in words.
+    return {
+        "platform": claim.platform,
+        "delivery_kind": claim.kind,
+        "subject": claim.subject,
+        "scope": claim.scope,
+        "attempt": attempt,
+    }
 
 
 @dataclass
 class _Platform:
     platform: Platform
-    adapter: PlatformAdapter
-    limiter: RateLimiter
+    adapter: PlatformAdapter | None  # None while it cannot be built
     # Its own senders: a platform paused by a 429 or timing out must not hold another's.
     pool: ThreadPoolExecutor
     in_flight: int = 0
@@ -155,10 +156,11 @@ class Dispatcher:
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
         self.wake = threading.Event()
-        # Finished sends, recorded together by the loop: one transaction, not one each.
-        self.sent: list[tuple[Claim, dict[str, Any], float]] = []
-        self.failed: list[tuple[Claim, str, float, bool, float]] = []
+        # Finished attempts, recorded together by the loop: one transaction, not one each.
+        self.results: list[Result] = []
         self.last_error: str | None = None
+        # Platforms that cannot be served now: what was logged, and when the halt was said.
+        self.troubles: dict[str, tuple[str, float]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -177,7 +179,8 @@ class Dispatcher:
         except Exception:  # the claims expire and another dispatcher sends them again
             log.exception("could not record the last deliveries")
         for entry in self.platforms.values():
-            for adapter in (entry.adapter, *entry.retired):
+            adapters = [entry.adapter] if entry.adapter is not None else []
+            for adapter in adapters + entry.retired:
                 adapter.close()
 
     def _run(self) -> None:
@@ -202,33 +205,57 @@ class Dispatcher:
     # -- one round ---------------------------------------------------------------------------
 
     def tick(self) -> bool:
-        """Record finished sends, then fill and send once for every platform; True if anything
-        was claimed."""
+        """Record finished attempts, then fill and send once for every platform; True if
+        anything was claimed."""
         self.flush()
         self._refresh()
         busy = False
+        served = failed = 0
+        failure: Exception | None = None
         for name, entry in list(self.platforms.items()):
-            self.fill(name)
-            with self.lock:
-                free = self.config.in_flight - entry.in_flight
-            # Rate first, then claims: a claim waiting for the rate could lapse, and another
-            # sender's newer value could land before it.
-            tokens = entry.limiter.take(free)
-            claims = self.store.claim(
-                name, self.holder, tokens, self.config.lease, gap=self.config.gap
-            )
-            entry.limiter.give_back(tokens - len(claims))
-            for claim in claims:
-                with self.lock:
-                    entry.in_flight += 1
-                try:
-                    entry.pool.submit(self._send, entry, claim)
-                except RuntimeError:  # the pool is shutting down
-                    with self.lock:
-                        entry.in_flight -= 1
-                    self.store.release([claim], self.holder)
-            busy = busy or bool(claims)
+            if entry.adapter is None:
+                continue
+            served += 1
+            try:
+                busy = self._dispatch(name, entry, entry.adapter) or busy
+            except Exception as error:
+                failed, failure = failed + 1, error
+                for kind in (STOCK, ORDER):  # read again: the transaction may not have landed
+                    self.cursors.pop((name, kind), None)
+                self._trouble(name, "its deliveries could not be dispatched", error, entry)
+            else:
+                self._untroubled(name)
+        if failure is not None and failed == served:
+            raise failure  # every platform at once: the database, most likely; back off
         return busy
+
+    def _dispatch(self, name: str, entry: _Platform, adapter: PlatformAdapter) -> bool:
+        self.fill(name)
+        with self.lock:
+            free = self.config.in_flight - entry.in_flight
+        rate = float(entry.platform.settings.get("rate_limit") or self.config.default_rate)
+        # The budget is taken with the claim, in one transaction: a claim never waits for the
+        # rate (it could lapse, and another sender's newer value land before it).
+        claims = self.store.claim(
+            name,
+            self.holder,
+            free,
+            self.config.lease,
+            gap=self.config.gap,
+            rate=rate,
+            backoff=self.config.backoff,
+            rng=self.rng,
+        )
+        for claim in claims:
+            with self.lock:
+                entry.in_flight += 1
+            try:
+                entry.pool.submit(self._send, entry, adapter, claim)
+            except RuntimeError:  # the pool is shutting down
+                with self.lock:
+                    entry.in_flight -= 1
+                self.store.release([claim], self.holder)
+        return bool(claims)
 
     def fill(self, name: str) -> None:
         """Copy what changed in the views since this platform's cursors into its deliveries."""
@@ -286,118 +313,216 @@ class Dispatcher:
 
     def _refresh(self) -> None:
         now = time.monotonic()
-        if now - self.refreshed < self.config.refresh and self.platforms:
+        if now - self.refreshed < self.config.refresh and (self.platforms or self.troubles):
             return
         self.refreshed = now
         for name in self.platform_names():
-            platform = self.load_platform(name)
-            entry = self.platforms.get(name)
-            if entry is not None and _seen(entry.platform) == _seen(platform):
-                continue
-            adapter = self.adapter_for(platform)
-            if adapter is None:
-                continue
-            rate = float(platform.settings.get("rate_limit") or self.config.default_rate)
-            # Whatever another process did while this one was not looking: rows of warehouses
-            # no longer mapped go, and rows failed for reasons the new settings may fix, or
-            # delivered to a SKU, account or credentials that changed, are sent again.
+            platform: Platform | None = None
+            try:
+                platform = self.load_platform(name)
+                self._refresh_platform(name, platform)
+            except Exception as error:
+                entry = self.platforms.get(name)
+                if entry is not None and entry.adapter is not None:
+                    # Sends in flight keep the adapter they started with; none start now.
+                    entry.retired.append(entry.adapter)
+                    entry.adapter = None
+                self._trouble(name, "its adapter could not be built", error, entry, platform)
+
+    def _refresh_platform(self, name: str, platform: Platform) -> None:
+        entry = self.platforms.get(name)
+        if (
+            entry is not None
+            and entry.adapter is not None
+            and _seen(entry.platform) == _seen(platform)
+        ):
+            return
+        adapter = self.adapter_for(platform)
+        if adapter is None:
+            return
+        # Whatever another process did while this one was not looking: rows of warehouses
+        # no longer mapped go, and rows failed for reasons the new settings may fix, or
+        # delivered to a SKU, account or credentials that changed, are sent again.
+        try:
             self.store.drop_unmapped(name, set(platform.settings.get("warehouses") or {}))
-            if entry is None:
-                pool = ThreadPoolExecutor(self.config.in_flight, thread_name_prefix=f"send-{name}")
-                self.platforms[name] = _Platform(platform, adapter, RateLimiter(rate), pool)
-                continue
-            if _reaches_elsewhere(_seen(entry.platform), _seen(platform)):
+            if entry is not None and _reaches_elsewhere(_seen(entry.platform), _seen(platform)):
                 self.store.resend_all(name)
-            # Sends in flight keep the adapter they started with; it closes when we stop.
-            entry.retired.append(entry.adapter)
-            entry.platform, entry.adapter, entry.limiter = platform, adapter, RateLimiter(rate)
+        except Exception:
+            adapter.close()
+            raise
+        if entry is None:
+            pool = ThreadPoolExecutor(self.config.in_flight, thread_name_prefix=f"send-{name}")
+            self.platforms[name] = _Platform(platform, adapter, pool)
+        else:
+            if entry.adapter is not None:
+                # Sends in flight keep the adapter they started with; it closes when we stop.
+                entry.retired.append(entry.adapter)
+            entry.platform, entry.adapter = platform, adapter
+        self._untroubled(name)
+
+    # -- a platform that cannot be served ----------------------------------------------------
+
+    def _trouble(
+        self,
+        name: str,
+        what: str,
+        error: Exception,
+        entry: _Platform | None,
+        platform: Platform | None = None,
+    ) -> None:
+        """Log a platform's problem once (again only if it changes), and keep it shown in the
+        platform's status while it lasts."""
+        platform = platform or (entry.platform if entry is not None else None)
+        message = scrub(f"{what}: {describe(error)}", _secrets(platform))
+        logged, said = self.troubles.get(name, (None, 0.0))
+        now = time.monotonic()
+        if message != logged:
+            log.warning(
+                "platform %s: %s; the other platforms carry on, and it is tried again",
+                name,
+                message,
+                extra={"platform": name},
+            )
+        if message != logged or now - said >= self.config.refresh:
+            try:
+                self.store.halt(name, message)
+                said = now
+            except Exception as failure:  # the database itself: the tick's failure says more
+                log.debug("platform %s: could not record its halt: %s", name, failure)
+        self.troubles[name] = (message, said)
+
+    def _untroubled(self, name: str) -> None:
+        if name not in self.troubles:
+            return
+        try:
+            self.store.resume(name)
+        except Exception:  # shown a little longer; said again at the next success
+            return
+        del self.troubles[name]
+        log.warning("platform %s can be served again", name, extra={"platform": name})
 
     # -- one delivery ------------------------------------------------------------------------
 
     def flush(self) -> None:
         with self.lock:
-            sent, self.sent = self.sent, []
-            failed, self.failed = self.failed, []
-        if not sent and not failed:
+            results, self.results = self.results, []
+        if not results:
             return
         try:
-            self.store.record(self.holder, sent, failed)
+            changes = self.store.record(self.holder, results, self.config.backoff)
         except Exception:
             with self.lock:  # kept for the next round; the claims hold meanwhile
-                self.sent[:0], self.failed[:0] = sent, failed
+                self.results[:0] = results
             raise
+        for name, change in changes.items():
+            if change.recovered_after is not None:
+                log.warning(
+                    "platform %s answers again after %.0f s of failures; every delivery "
+                    "backing off is due now",
+                    name,
+                    change.recovered_after,
+                    extra={"platform": name},
+                )
+            if change.started_failing:
+                log.warning(
+                    "platform %s is failing: %s; its deliveries wait, and one probe at a time "
+                    "is sent until it answers",
+                    name,
+                    change.error,
+                    extra={"platform": name},
+                )
 
-    def _send(self, entry: _Platform, claim: Claim) -> None:
+    def _send(self, entry: _Platform, adapter: PlatformAdapter, claim: Claim) -> None:
+        result: Result | None = None
         try:
-            self._deliver(entry, claim)
-        except Exception:  # a bug must not kill the pool thread or lose the claim
-            log.exception("delivery %s crashed", claim.key)
-            self._failed(entry, claim, "internal error: see the log", None, retryable=True)
+            result = self._deliver(adapter, claim)
+        except Exception as error:  # a bug must not kill the pool thread or lose the attempt
+            result = self._crashed(entry, adapter, claim, error)
         finally:
+            if result is not None:
+                with self.lock:
+                    self.results.append(result)
             with self.lock:
                 entry.in_flight -= 1
             self.wake.set()
 
-    def _done(self, claim: Claim, sent: dict[str, Any]) -> None:
-        with self.lock:
-            self.sent.append((claim, sent, time.time()))
-
-    def _deliver(self, entry: _Platform, claim: Claim) -> None:
+    def _deliver(self, adapter: PlatformAdapter, claim: Claim) -> Result | None:
         if claim.kind == STOCK and claim.sent == claim.payload:
             # The platform already shows this value (say 5 → 4 → 5 between two sends).
-            self._done(claim, claim.payload)
-            return
+            return Result(claim, Outcome.DELIVERED, time.time(), sent=claim.payload, request=False)
         order = None
         if claim.kind == ORDER:
             order = self.load_order(claim.platform, claim.subject)
-            if not entry.adapter.order_changed(order, claim.sent):
-                self._done(claim, claim.sent or {})
-                return
+            if not adapter.order_changed(order, claim.sent):
+                return Result(
+                    claim, Outcome.DELIVERED, time.time(), sent=claim.sent or {}, request=False
+                )
         # A send that could still be in flight when its claim lapses might land after a newer
         # value another sender claimed: a claim that sat too long (a stalled process) goes back.
         if time.time() > claim.until - self.config.timeout - 1:
             self.store.release([claim], self.holder)
-            return
+            return None
         try:
             if claim.kind == STOCK:
-                entry.adapter.push_stock(claim.payload)
+                adapter.push_stock(claim.payload)
                 sent = claim.payload
             else:
                 assert order is not None
-                sent = entry.adapter.push_order(order, claim.sent)
+                sent = adapter.push_order(order, claim.sent)
         except DeliveryError as error:
-            if error.status == 429:
-                wait = error.retry_after if error.retry_after is not None else 1.0
-                entry.limiter.pause(min(wait, self.config.backoff_cap))
-            self._failed(entry, claim, str(error), error.retry_after, error.retryable)
-            return
-        self._done(claim, sent)
+            return self._failed(adapter, claim, error)
+        return Result(claim, Outcome.DELIVERED, time.time(), sent=sent)
 
-    def _failed(
-        self,
-        entry: _Platform,
-        claim: Claim,
-        message: str,
-        retry_after: float | None,
-        retryable: bool,
-    ) -> None:
+    def _failed(self, adapter: PlatformAdapter, claim: Claim, error: DeliveryError) -> Result:
+        entry = self.platforms.get(claim.platform)
+        message = scrub(str(error), _secrets(entry.platform if entry else None, adapter))
         attempt = claim.attempts + 1
-        give_up = not retryable or attempt >= self.config.max_attempts
-        delay = backoff_delay(
-            attempt, self.config.backoff_base, self.config.backoff_cap, retry_after, self.rng
-        )
-        if give_up:
-            log.warning(
-                "delivery %s failed for good after %d attempt(s): %s", claim.key, attempt, message
-            )
-        else:
-            log.info(
-                "delivery %s attempt %d failed, retry in %.2fs: %s",
-                claim.key,
-                attempt,
-                delay,
-                message,
-            )
         now = time.time()
-        with self.lock:
-            self.failed.append((claim, message, now + delay, give_up, now))
+        if not error.retryable:
+            log.warning(
+                "%s refused at attempt %d, failed until retried: %s",
+                _what(claim),
+                attempt,
+                message,
+                extra=_fields(claim, attempt),
+            )
+            return Result(claim, Outcome.REFUSED, now, error=message, status=error.status)
+        delay = self.config.backoff.delay(attempt, error.retry_after, self.rng)
+        log.info(
+            "%s attempt %d failed, due again in %.1f s: %s",
+            _what(claim),
+            attempt,
+            delay,
+            message,
+            extra=_fields(claim, attempt),
+        )
+        return Result(
+            claim,
+            Outcome.RETRYABLE,
+            now,
+            error=message,
+            retry_at=now + delay,
+            status=error.status,
+            retry_after=error.retry_after,
+        )
+
+    def _crashed(
+        self, entry: _Platform, adapter: PlatformAdapter, claim: Claim, error: Exception
+    ) -> Result:
+        message = scrub(describe(error), _secrets(entry.platform, adapter))
+        attempt = claim.attempts + 1
+        delay = self.config.backoff.delay(attempt, None, self.rng)
+        # A crash is a defect: the first of a row's failures says so loudly; its retries, like
+        # any other, quietly.
+        level = logging.WARNING if claim.attempts == 0 else logging.INFO
+        log.log(
+            level,
+            "%s attempt %d crashed, due again in %.1f s: %s",
+            _what(claim),
+            attempt,
+            delay,
+            message,
+            extra=_fields(claim, attempt),
+        )
+        now = time.time()
+        return Result(claim, Outcome.UNEXPECTED, now, error=message, retry_at=now + delay)

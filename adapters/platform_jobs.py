@@ -2,6 +2,10 @@
 
 Each job of each platform runs in one process at a time, whichever takes its lease first
 (``job_leases``), every so many seconds; its last report shows in the platform's status.
+
+One platform cannot stop another's jobs: each job runs on its own thread and reports its own
+errors, and a platform whose jobs cannot even be set up (its settings or client fail) is logged
+once, shown in its status as the ``setup`` job's report, skipped, and tried again next round.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 
 from adapters.delivery_errors import DeliveryError
 from adapters.delivery_store import STOCK, DeliveryStore, holder_name
+from adapters.dispatch_rules import describe, scrub, secrets_in
 from adapters.vtex_orders import vtex_quantity
 from adapters.vtex_platform import AWAITING, VtexPlatform
 from ledger.ordering import OrderDesk
@@ -26,6 +31,7 @@ log = logging.getLogger(__name__)
 
 # How often each job runs unless the platform's settings say otherwise (seconds).
 DEFAULT_EVERY = {"feed": 10.0, "payments": 60.0, "drift": 600.0}
+SETUP = "setup"  # the report of a platform whose jobs cannot be set up
 SETTING = {
     "feed": "feed_interval_seconds",
     "payments": "payment_check_seconds",
@@ -90,6 +96,8 @@ class PlatformJobs:
         self.pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="platform-job")
         self.running: set[str] = set()
         self.lock = threading.Lock()
+        self.broken: dict[str, str] = {}  # platform → why its jobs cannot be set up
+        self.failures: dict[str, str] = {}  # job → its last failure, while it repeats
 
     def jobs(self, platform: Platform) -> list[Job]:
         if platform.type is not PlatformType.VTEX or not platform.settings.get("base_url"):
@@ -133,21 +141,60 @@ class PlatformJobs:
         """Start every due job on its own thread: a long drift repair must not hold up the
         order robot. A job still running here is not started again."""
         for name in self.platform_names():
-            platform = self.orders.platform(name)
-            for job in self.jobs(platform):
-                key = f"{name}:{job.name}"
-                with self.lock:
-                    if key in self.running:
-                        continue
-                if not self.store.take_job(key, self.holder, job.every, now):
-                    continue
-                with self.lock:
-                    self.running.add(key)
-                try:
-                    self.pool.submit(self._run_job, key, job)
-                except RuntimeError:  # stopping
-                    with self.lock:
-                        self.running.discard(key)
+            platform: Platform | None = None
+            try:
+                platform = self.orders.platform(name)
+                jobs = self.jobs(platform)
+            except Exception as error:
+                self._cannot_set_up(name, platform, error)
+                continue
+            self._set_up(name)
+            for job in jobs:
+                self._start(f"{name}:{job.name}", job, now)
+
+    def _start(self, key: str, job: Job, now: float | None) -> None:
+        with self.lock:
+            if key in self.running:
+                return
+        if not self.store.take_job(key, self.holder, job.every, now):
+            return
+        with self.lock:
+            self.running.add(key)
+        try:
+            self.pool.submit(self._run_job, key, job)
+        except RuntimeError:  # stopping
+            with self.lock:
+                self.running.discard(key)
+
+    def _cannot_set_up(self, name: str, platform: Platform | None, error: Exception) -> None:
+        settings = platform.settings if platform is not None else None
+        legacy = list((platform.legacy_credentials or {}).values()) if platform else []
+        secrets = secrets_in(settings) + legacy
+        message = scrub(f"its jobs could not be set up: {describe(error)}", secrets)
+        if self.broken.get(name) == message:
+            return
+        log.warning(
+            "platform %s: %s; the other platforms' jobs carry on, and it is tried again",
+            name,
+            message,
+            extra={"platform": name},
+        )
+        self.broken[name] = message
+        try:
+            self.store.report_job(f"{name}:{SETUP}", {"errors": [message]})
+        except Exception as failure:  # the database: the log said it
+            log.debug("platform %s: could not report: %s", name, failure)
+
+    def _set_up(self, name: str) -> None:
+        if name not in self.broken:
+            return
+        try:
+            self.store.report_job(f"{name}:{SETUP}", None)
+        except Exception as failure:
+            log.debug("platform %s: could not clear its report: %s", name, failure)
+            return
+        del self.broken[name]
+        log.warning("platform %s: its jobs run again", name, extra={"platform": name})
 
     def _run_job(self, key: str, job: Job) -> None:
         started = time.time()
@@ -156,10 +203,16 @@ class PlatformJobs:
                 report = job.run()
             except DeliveryError as error:
                 report = {"errors": [str(error)]}
-                log.warning("%s failed: %s", key, error)
+                # A platform down for an hour fails its feed every few seconds: said loudly
+                # once, then quietly while it stays the same.
+                repeated = self.failures.get(key) == str(error)
+                log.log(logging.INFO if repeated else logging.WARNING, "%s failed: %s", key, error)
+                self.failures[key] = str(error)
             except Exception as error:
                 report = {"errors": [f"{type(error).__name__}: {error}"]}
                 log.exception("%s failed", key)
+            else:
+                self.failures.pop(key, None)
             report["seconds"] = round(time.time() - started, 3)
             self.store.job_done(key, report)
         except Exception:

@@ -32,6 +32,7 @@ def forms(secret: str) -> set[str]:
         json.dumps(secret)[1:-1],
         json.dumps(secret, ensure_ascii=False)[1:-1],
         quote(secret, safe=""),
+        quote(secret),  # in a URL's path, where "/" stays as it is
         quote_plus(secret, safe=""),
     }
     for form in (escaped, ascii_escaped):

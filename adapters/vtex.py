@@ -21,14 +21,20 @@ _LIMITS = httpx.Limits(
     max_connections=16, max_keepalive_connections=16
 )  # the dispatcher sends 16 at once
 MAX_FEED_LOT = 10
-# The PUT resets lead time to zero when the field is missing, and the schema requires it; the
-# ledger manages no lead times, so it says zero explicitly (format dd.hh:mm:ss).
-NO_LEAD_TIME = "00.00:00:00"
+# "" would drop a level of the path, and "." or ".." would be collapsed by URL normalisation
+# (httpx does it) into another resource: no encoding makes them one segment.
+_NOT_SEGMENTS = frozenset({"", ".", ".."})
 
 
-def _segment(value: str) -> str:
-    """One path segment: a '/' or '?' in an id must not change which resource is addressed."""
-    return quote(str(value), safe="")
+def _segment(value: object, what: str) -> str:
+    """An id as exactly one path segment: a '/', '?', '#' or '%' in it is encoded, so it can
+    never change which resource is addressed. Ids that cannot be one segment are refused
+    for good (the codes behind them are refused at every entry point; this is defence in
+    depth)."""
+    text = str(value)
+    if text in _NOT_SEGMENTS:
+        raise DeliveryError(f"{what}: {text!r} cannot be a segment of a VTEX URL", retryable=False)
+    return quote(text, safe="")
 
 
 class VtexClient:
@@ -71,23 +77,26 @@ class VtexClient:
 
     # -- stock ---------------------------------------------------------------------------------
 
-    def put_stock(
-        self, sku_id: str, warehouse_id: str, quantity: int, *, lead_time: str = NO_LEAD_TIME
-    ) -> None:
-        """Set the absolute quantity of a SKU in a warehouse (never unlimited)."""
+    def set_quantity(self, sku_id: str, warehouse_id: str, quantity: int) -> None:
+        """Set the absolute quantity of a SKU in a warehouse (never unlimited), and nothing
+        else: VTEX's ``PATCH .../quantity`` leaves the lead time the seller set, where the PUT
+        would overwrite it. VTEX documents 423 (colliding updates) on the PUT only; the
+        dispatcher retries a 423 from either, like any 423."""
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
             raise ValueError(f"a VTEX quantity is a whole number >= 0, got {quantity!r}")
+        what = f"stock of SKU {sku_id} in {warehouse_id}"
         path = (
-            f"/api/logistics/pvt/inventory/skus/{_segment(sku_id)}"
-            f"/warehouses/{_segment(warehouse_id)}"
+            f"/api/logistics/pvt/inventory/skus/{_segment(sku_id, what)}"
+            f"/warehouses/{_segment(warehouse_id, what)}/quantity"
         )
-        body = {"quantity": quantity, "unlimitedQuantity": False, "leadTime": lead_time}
-        self._request("PUT", path, f"stock of SKU {sku_id} in {warehouse_id}", json=body)
+        body = {"quantity": quantity, "unlimitedQuantity": False}
+        self._request("PATCH", path, what, json=body)
 
     def read_stock(self, sku_id: str) -> dict[str, int]:
         """Warehouse id → total quantity VTEX holds for a SKU."""
-        path = f"/api/logistics/pvt/inventory/skus/{_segment(sku_id)}"
-        data = self._json("GET", path, f"reading stock of SKU {sku_id}")
+        what = f"reading stock of SKU {sku_id}"
+        path = f"/api/logistics/pvt/inventory/skus/{_segment(sku_id, what)}"
+        data = self._json("GET", path, what)
         balance = data.get("balance") if isinstance(data, dict) else None
         return {
             str(row["warehouseId"]): int(row.get("totalQuantity") or 0)
@@ -115,8 +124,9 @@ class VtexClient:
         self._request("POST", "/api/orders/feed", "committing feed handles", json=body)
 
     def get_order(self, order_id: str) -> dict[str, Any]:
-        path = f"/api/oms/pvt/orders/{_segment(order_id)}"
-        data = self._json("GET", path, f"reading order {order_id}")
+        what = f"reading order {order_id}"
+        path = f"/api/oms/pvt/orders/{_segment(order_id, what)}"
+        data = self._json("GET", path, what)
         if not isinstance(data, dict):
             raise DeliveryError(f"reading order {order_id}: not a JSON object", retryable=True)
         return data
@@ -124,13 +134,17 @@ class VtexClient:
     def send_invoice(self, order_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Notify an invoice; VTEX answers with a receipt. Re-sending the same invoice number
         only yields a new receipt, so a retry is safe."""
-        path = f"/api/oms/pvt/orders/{_segment(order_id)}/invoice"
-        data = self._json("POST", path, f"invoicing order {order_id}", json=payload)
+        what = f"invoicing order {order_id}"
+        path = f"/api/oms/pvt/orders/{_segment(order_id, what)}/invoice"
+        data = self._json("POST", path, what, json=payload)
         return data if isinstance(data, dict) else {}
 
     def update_tracking(self, order_id: str, invoice_number: str, payload: dict[str, Any]) -> None:
-        path = f"/api/oms/pvt/orders/{_segment(order_id)}/invoice/{_segment(invoice_number)}"
         what = f"tracking of order {order_id} invoice {invoice_number}"
+        path = (
+            f"/api/oms/pvt/orders/{_segment(order_id, what)}"
+            f"/invoice/{_segment(invoice_number, what)}"
+        )
         self._request("PATCH", path, what, json=payload)
 
     # -- plumbing ------------------------------------------------------------------------------

@@ -210,13 +210,15 @@ def invoice_payload(invoice: dict[str, Any], order: dict[str, Any]) -> dict[str,
 
     Items and prices are the VTEX order's own: local edits stay in the ledger, and nothing
     about payment is ever sent. Keys we have no value for are left out rather than sent as
-    null.
+    null. Every value is rendered as VTEX's schema types it (strings, integer cents), whatever
+    type the ledger keeps it in (the order keeps ``issued_at`` as a datetime, ``value`` as a
+    Decimal).
     """
     value = invoice.get("value")
     body: dict[str, Any] = {
         "type": "Output",
         "invoiceNumber": str(invoice["number"]),
-        "issuanceDate": invoice.get("issued_at") or _now(),
+        "issuanceDate": _moment(invoice.get("issued_at")) or _now(),
         "invoiceValue": _cents(value) if value not in (None, "") else str(int(order["value"])),
         "items": [_invoice_item(item) for item in order.get("items") or []],
     }
@@ -252,7 +254,7 @@ def tracking_payload(invoice: dict[str, Any]) -> dict[str, Any]:
         "trackingNumber": _text(invoice.get("tracking_code")) or "",
         "trackingUrl": _text(invoice.get("tracking_url")),
         "courier": _text(invoice.get("courier")),
-        "dispatchedDate": _text(invoice.get("dispatched_at")),
+        "dispatchedDate": _moment(invoice.get("dispatched_at")),
     }
 
 
@@ -264,6 +266,25 @@ def _cents(value: object) -> str:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _moment(value: object) -> str | None:
+    """A moment as VTEX writes them, ISO 8601 with an offset: '2024-01-31T21:25:43+00:00'.
+    The ledger keeps moments as datetimes in UTC; one without a zone is taken as UTC, and
+    text is read as ISO 8601 (and passed on as it is if it does not read, for VTEX to judge:
+    a refusal shows on the delivery, where a crash would leave it pending)."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    if not isinstance(value, datetime):
+        return str(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()
 
 
 def vtex_quantity(available: Decimal) -> int:

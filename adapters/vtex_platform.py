@@ -51,6 +51,8 @@ class VtexPlatform:
         self.platform = platform
         self.name = platform.name
         self.skus: dict[str, str] = dict(settings.get("skus") or {})
+        # Blanked out of every error the dispatcher records or logs.
+        self.secrets = tuple(v for v in credentials.values() if isinstance(v, str) and v)
         self.client = VtexClient(
             settings.get("base_url") or "",
             credentials.get("app_key", ""),
@@ -71,7 +73,7 @@ class VtexPlatform:
         return self.skus.get(sku, sku)
 
     def push_stock(self, payload: dict[str, Any]) -> None:
-        self.client.put_stock(
+        self.client.set_quantity(
             self.vtex_sku(payload["sku"]),
             payload["platform_warehouse"],
             vtex_quantity(Decimal(payload["quantity"])),

@@ -14,6 +14,8 @@ import hmac
 import json
 import time
 from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -21,6 +23,7 @@ import httpx
 from adapters.delivery_errors import DeliveryError, check_response, transport_failure
 from ledger.orders import Order
 from ledger.platforms import Platform
+from ledger.quantities import render
 
 SIGNATURE_HEADER = "X-Ledger-Signature"
 
@@ -39,16 +42,24 @@ def signature_matches(secret: str | None, body: bytes, header: str | None) -> bo
 
 def order_record(order: Order) -> dict[str, Any]:
     """What a webhook platform is told about an order: its status and invoice, never payment
-    data or the lines (local edits of items stay in the ledger)."""
+    data or the lines (local edits of items stay in the ledger). Plain JSON values only (the
+    issue moment in ISO 8601 with its offset, the value as a decimal string, as ``GET
+    /orders`` shows them): the record is both the body sent and, stored, what the platform
+    has, compared with the next one."""
     invoice = order.invoice
+    if invoice is None:
+        return {"status": order.status.value, "deleted": order.deleted, "invoice": None}
+    issued_at, value = invoice.get("issued_at"), invoice.get("value")
     return {
         "status": order.status.value,
         "deleted": order.deleted,
-        "invoice": None
-        if invoice is None
-        else {
-            k: invoice.get(k)
-            for k in ("number", "key", "issued_at", "value", "tracking_code", "tracking_url")
+        "invoice": {
+            "number": invoice.get("number"),
+            "key": invoice.get("key"),
+            "issued_at": issued_at.isoformat() if isinstance(issued_at, datetime) else issued_at,
+            "value": render(value) if isinstance(value, Decimal) else value,
+            "tracking_code": invoice.get("tracking_code"),
+            "tracking_url": invoice.get("tracking_url"),
         },
     }
 
@@ -65,6 +76,7 @@ class WebhookAdapter:
         self.name = platform.name
         self.url = platform.settings.get("base_url") or ""
         self.secret = credentials.get("secret", "")
+        self.secrets = (self.secret,) if self.secret else ()  # never in an error
         self.http = httpx.Client(timeout=timeout, transport=transport)
 
     def __repr__(self) -> str:

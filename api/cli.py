@@ -1,4 +1,4 @@
-"""The ``ledger`` command: serve, worker, migrate and token administration."""
+"""The ``ledger`` command: serve, worker, migrate, rebuild, verify, demo and tokens."""
 
 from __future__ import annotations
 
@@ -97,6 +97,19 @@ def secret_key() -> None:
     from adapters.secret_keys import generate_key
 
     typer.echo(generate_key())
+
+
+@cli.command()
+def demo(
+    wait: Annotated[
+        float, typer.Option(help="Longest wait for each step's expectation, in seconds.")
+    ] = 60.0,
+) -> None:
+    """Play the seed's worked example end to end: a temporary ledger and a local VTEX store
+    emulator, no network, no account. Exits 0 only when every step held."""
+    from api.demo import run
+
+    raise typer.Exit(run(Console(soft_wrap=True), wait))
 
 
 @cli.command()

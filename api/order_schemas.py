@@ -220,23 +220,71 @@ class PlatformOut(BaseModel):
     )
 
 
-class FailedDelivery(BaseModel):
+class WaitingDelivery(BaseModel):
     kind: str = Field(description="stock or order.")
     subject: str = Field(description="The SKU, or the order id.")
     warehouse: str | None
     wanted: dict[str, Any] = Field(description="The newest value waiting to be delivered.")
-    attempts: int
-    last_error: str | None
-    failed_at: float | None = Field(description="Epoch seconds.")
+    attempts: int = Field(description="Failed attempts so far.")
+    first_failed_at: float | None = Field(
+        description="Epoch seconds of the first of them (null for rows older than this field)."
+    )
+    last_error: str | None = Field(description="Why the last attempt failed (no secrets).")
+
+
+class RetryingDelivery(WaitingDelivery):
+    next_attempt_at: float | None = Field(
+        description="Epoch seconds when it is due again; while the platform is failing, "
+        "deliveries wait for its probes instead (see next_probe_at)."
+    )
+
+
+class FailedDelivery(WaitingDelivery):
+    failed_at: float | None = Field(description="Epoch seconds of the refusal.")
 
 
 class Deliveries(BaseModel):
-    pending: int = Field(description="Waiting to be sent (or backing off after a failure).")
-    failed: int = Field(description="Given up after the configured attempts; see retry.")
+    pending: int = Field(description="Waiting for their first attempt.")
+    retrying: int = Field(
+        description="Failed in a way that trying again may fix (network, timeout, 408, 423, "
+        "425, 429, 5xx, an unexpected error): retried with backoff for as long as it takes."
+    )
+    failed: int = Field(
+        description="Refused by the platform (another 4xx, or no base_url): sent again only "
+        "by POST /platforms/{name}/retry (or a change of the platform's settings)."
+    )
     delivered: int
-    oldest_pending_seconds: float = Field(description="The publish lag: the oldest wait.")
+    oldest_pending_seconds: float = Field(
+        description="The publish lag: how long the oldest pending or retrying value has waited."
+    )
     last_delivered_at: float | None = Field(description="Epoch seconds.")
-    failed_deliveries: list[FailedDelivery]
+    failing: bool = Field(
+        description="Whether the platform is failing now: its last attempts, of more than one "
+        "delivery, failed with no answer in between, or it cannot be served at all (halted)."
+    )
+    failing_since: float | None = Field(description="Epoch seconds; null unless failing.")
+    last_error: str | None = Field(
+        description="The platform's last failed attempt, or why it cannot be served (no secrets)."
+    )
+    last_error_at: float | None = Field(description="Epoch seconds.")
+    halted: str | None = Field(
+        description="Why no dispatcher can serve the platform now (e.g. its adapter cannot be "
+        "built from its settings); its deliveries wait and the others carry on."
+    )
+    paused_until: float | None = Field(
+        description="Epoch seconds: a 429 paused every sender of the platform until then."
+    )
+    next_probe_at: float | None = Field(
+        description="While failing, one delivery at a time is tried, no sooner than this."
+    )
+    attempts: dict[str, int] = Field(
+        description="Attempts so far by outcome: delivered, retryable_error, refused, "
+        "unexpected_error.",
+    )
+    retrying_deliveries: list[RetryingDelivery] = Field(
+        description="Up to 100, the longest failing first."
+    )
+    failed_deliveries: list[FailedDelivery] = Field(description="Up to 100, oldest first.")
 
 
 class PlatformStatus(BaseModel):

@@ -11,6 +11,8 @@ from adapters.secret_keys import parse_keys
 
 
 class Settings(BaseSettings):
+    # Unknown LEDGER_* keys are ignored, so settings that were removed (such as
+    # LEDGER_DISPATCH_MAX_ATTEMPTS: retryable failures are never given up now) still start.
     # hide_input_in_errors: a refused setting may be a secret (a token, a key).
     model_config = SettingsConfigDict(
         env_prefix="LEDGER_", env_file=".env", extra="ignore", hide_input_in_errors=True
@@ -36,13 +38,15 @@ class Settings(BaseSettings):
     background: bool = Field(
         True, description="Run the background work (projections, dispatcher) in `ledger serve`."
     )
-    dispatch_max_attempts: int = Field(
-        10, ge=1, description="Failed sends of one delivery before it is marked failed."
-    )
     dispatch_backoff_base: float = Field(
         0.5, gt=0, description="First retry delay (s); it doubles with each failure."
     )
-    dispatch_backoff_cap: float = Field(60.0, gt=0, description="Longest retry delay (s).")
+    dispatch_backoff_cap: float = Field(
+        60.0,
+        gt=0,
+        description="Longest retry delay (s), and the longest wait between two probes of a "
+        "failing platform.",
+    )
     platform_timeout: float = Field(10.0, gt=0, description="Timeout of one platform request (s).")
     secret_key: SecretStr | None = Field(
         None,

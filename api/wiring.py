@@ -136,7 +136,6 @@ class Container:
             self.orders.get,
             self.adapter_for,
             DispatchConfig(
-                max_attempts=self.settings.dispatch_max_attempts,
                 backoff_base=self.settings.dispatch_backoff_base,
                 backoff_cap=self.settings.dispatch_backoff_cap,
                 # Longer than a request can take, so a claim outlives its send; a killed

@@ -396,7 +396,7 @@ def wait_for_views(server: Server, conninfo: str, schema: str, timeout: float = 
     """Wait until the stock view has processed every event it subscribes to, so that one
     phase's projection work does not run into the next; the seconds waited.
 
-    GET /healthz's ``lag`` is not used: it counts from the head of the event store, and the
+    GET /views' ``lag`` is not used: it counts from the head of the event store, and the
     last events of every save are idempotency records, which the view never tracks."""
     from projections.stock_levels import StockLevelsProjection
 
@@ -409,9 +409,10 @@ def wait_for_views(server: Server, conninfo: str, schema: str, timeout: float = 
             (list(StockLevelsProjection.topics),),
         ).fetchone()[0]
     start = time.perf_counter()
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    headers = {"Authorization": f"Bearer {server.token}"}
+    with httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
         while time.perf_counter() - start < timeout:
-            views = client.get("/healthz").json().get("views", [])
+            views = client.get("/views").json().get("views", [])
             if all(view["position"] >= target for view in views):
                 return time.perf_counter() - start
             time.sleep(0.02)

@@ -1,14 +1,15 @@
 """Benchmark the publish lag: from a movement's commit to VTEX (the emulator) receiving the
 quantity it produced, at 200 movements/s over 1,000 SKUs for 60 s, on PostgreSQL.
 
-Starts the VTEX emulator (its own process, validating every request against VTEX's OpenAPI
-files) and the real server (``ledger serve``, dispatcher inside) on a fresh schema; seeds every
-SKU with one un-timed batch; then posts single movements (each takes 1 unit, so every movement
-gives its SKU a quantity no other movement gives it) at a steady rate from a few clients. A
-movement counts as delivered when the emulator accepts a PUT of its SKU with that quantity or a
-lower one (a newer value replaces an older one on the way: newest wins). The clock starts when
-the movement's request is sent, an upper bound of its commit. Prints p50/p99/max and requests
-sent per movement; drops the schema at the end.
+Starts the VTEX emulator (its own process, checking every request against the project's own
+description of VTEX's endpoints and, where they are found, VTEX's OpenAPI files) and the real
+server (``ledger serve``, dispatcher inside) on a fresh schema; seeds every SKU with one
+un-timed batch; then posts single movements (each takes 1 unit, so every movement gives its SKU a
+quantity no other movement gives it) at a steady rate from a few clients. A movement counts as
+delivered when the emulator accepts a stock update of its SKU with that quantity or a lower one
+(a newer value replaces an older one on the way: newest wins). The clock starts when the
+movement's request is sent, an upper bound of its commit. Prints p50/p99/max and requests sent
+per movement; drops the schema at the end.
 
     .venv/bin/python bench/publish_lag.py [--rate 200] [--seconds 60] [--skus 1000]
 """
@@ -58,7 +59,7 @@ class Emulator:
             [
                 sys.executable,
                 "-m",
-                "tests.emulators.vtex",
+                "adapters.vtex_emulator",
                 "--port",
                 self.url.rsplit(":", 1)[1],
                 "--app-key",
@@ -84,8 +85,8 @@ class Emulator:
     def stocks(self) -> dict[str, int]:
         return {i["sku"]: i["quantity"] for i in self.http.get("/inventory").json()}
 
-    def puts(self) -> list[dict]:
-        return self.http.get("/puts").json()
+    def stock_updates(self) -> list[dict]:
+        return self.http.get("/stock-updates").json()
 
     def requests(self) -> list[dict]:
         return self.http.get("/requests").json()
@@ -153,7 +154,7 @@ def measure(server: Server, vtex: Emulator, args: argparse.Namespace, run: str) 
             print("the seed never reached the emulator", file=sys.stderr)
             return 1
         time.sleep(0.5)
-    puts_before = len(vtex.puts())
+    updates_before = len(vtex.stock_updates())
     print(f"seeded {len(skus)} SKUs; now {args.rate:g} movements/s for {args.seconds:g} s")
 
     sent: list[tuple[str, int, float]] = []  # sku, quantity it produced, request start
@@ -195,7 +196,7 @@ def measure(server: Server, vtex: Emulator, args: argparse.Namespace, run: str) 
         # Where a lag builds up: in the publisher view, or in the dispatcher's queue.
         with httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
             while not done.wait(10):
-                views = {v["name"]: v["lag"] for v in client.get("/healthz").json()["views"]}
+                views = {v["name"]: v["lag"] for v in client.get("/views").json()["views"]}
                 queue = client.get("/platforms/vtex/status").json()["deliveries"]
                 print(
                     f"  publisher view lag {views.get('publisher')} events; deliveries "
@@ -213,7 +214,7 @@ def measure(server: Server, vtex: Emulator, args: argparse.Namespace, run: str) 
     wall = time.monotonic() - start
     achieved = len(sent) / wall
 
-    # Wait for the last values, then match each movement with the first PUT that shows it.
+    # Wait for the last values, then match each movement with the first update that shows it.
     deadline = time.monotonic() + 60
     lowest: dict[str, int] = {}
     for sku, quantity, _ in sent:
@@ -226,10 +227,10 @@ def measure(server: Server, vtex: Emulator, args: argparse.Namespace, run: str) 
             print("the emulator never converged", file=sys.stderr)
             return 1
         time.sleep(0.2)
-    puts = vtex.puts()[puts_before:]
+    updates = vtex.stock_updates()[updates_before:]
     by_sku: dict[str, list[tuple[float, int]]] = {}
-    for put in puts:
-        by_sku.setdefault(put["sku"], []).append((put["at"], put["quantity"]))
+    for update in updates:
+        by_sku.setdefault(update["sku"], []).append((update["at"], update["quantity"]))
     lags = []
     for sku, quantity, began in sent:
         history = by_sku.get(sku, [])
@@ -253,11 +254,13 @@ def measure(server: Server, vtex: Emulator, args: argparse.Namespace, run: str) 
     print(
         "commit -> emulator: "
         + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in figures.items())
-        + f"; PUTs: {len(puts)}, {len(puts) / max(len(sent), 1):.3f} per movement"
+        + f"; stock updates: {len(updates)}, {len(updates) / max(len(sent), 1):.3f} per movement"
     )
     invalid = [r for r in vtex.requests() if not r.get("valid", True)]
+    checks = vtex.http.get("/status").json()
+    layers = "own description" + (" and VTEX's official schema" if checks["official"] else "")
     print(
-        f"requests the emulator found invalid: {len(invalid)}"
+        f"requests the emulator found invalid ({layers}): {len(invalid)}"
         + (f" (first: {invalid[0]})" if invalid else "")
     )
     below = all(figures[k] < floor for k, floor in FLOORS.items())

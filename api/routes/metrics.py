@@ -1,8 +1,9 @@
 """GET /metrics: Prometheus' text format, with a read token like every endpoint but the probes.
 
 Process and garbage-collector figures, HTTP requests by route, and the ledger's own: the event
-store's position, each view's position, lag and failure, and how many stocks are oversold
-(available below zero) in the stock-levels view.
+store's position, each view's position, lag and failure, how many stocks are oversold
+(available below zero) in the stock-levels view, and each platform's deliveries (waiting by
+state, the publish lag, whether it is failing, attempts by outcome).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from prometheus_client import (
 from prometheus_client.core import CollectorRegistry, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from adapters.delivery_metrics import DeliveryCollector
 from api.dependencies import Reader
 from api.http_metrics import HttpMetrics
 from api.schemas import ERRORS
@@ -78,6 +80,11 @@ class _LedgerCollector:
         )
         oversold.add_metric([], oversold_count)
         yield oversold
+        try:
+            deliveries = list(DeliveryCollector(container.deliveries).collect())
+        except Exception:  # the database went away between two queries: next scrape
+            return
+        yield from deliveries
 
 
 def build_registry(

@@ -22,11 +22,11 @@ from cryptography.fernet import Fernet
 from psycopg import sql
 
 from adapters.database import parse_database_url
+from adapters.vtex_emulator import VtexEmulator
 from api.settings import Settings
 from api.wiring import build
 from tests.e2e.conftest import TEST_SECRET_KEY, Server, start_server, stop_server
 from tests.e2e.test_platforms_http import eventually, move
-from tests.emulators.vtex import VtexEmulator
 from tests.integration.test_credentials import legacy_settings, write_legacy_platform
 
 HOOK_HEADER = "X-Ledger-Hook-Secret"
@@ -395,11 +395,6 @@ def test_a_changed_key_shows_in_the_platforms_status_and_nothing_breaks(
         stop_server(after)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the dispatcher and robots to isolate a platform whose adapter cannot be "
-    "built (the dispatcher branch); remove this mark when merging it",
-)
 def test_a_platform_whose_credentials_cannot_be_read_does_not_stop_another_platforms_stock(
     sqlite_url: str, tmp_path: Path, vtex: VtexEmulator
 ) -> None:

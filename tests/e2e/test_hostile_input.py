@@ -114,6 +114,9 @@ def cases() -> Iterator[tuple[str, Send]]:
         yield f"hook item quantity: {name}", hook(order(items=item(quantity=value)))
         invoice = {"number": "NF-1", "value": value}
         yield f"invoice value: {name}", post("/orders/shop/o1/invoice", invoice)
+    for value in ("0", "-10"):
+        invoice = {"number": "NF-1", "value": value}
+        yield f"invoice value {value}", post("/orders/shop/o1/invoice", invoice)
     for name, value in CODES.items():
         yield f"movement sku: {name}", post("/movements", movement(sku=value))
         yield f"movement warehouse: {name}", post("/movements", movement(warehouse=value))

@@ -1,7 +1,8 @@
 """Platforms end to end: the real server (a process) against the VTEX emulator over real HTTP.
 
-Every request the ledger sends the emulator is checked against VTEX's official OpenAPI files;
-an invalid one would be answered 400, counted as a failed delivery and fail these tests.
+Every request the ledger sends the emulator is checked against the project's own description of
+VTEX's endpoints, and against VTEX's official OpenAPI files where they are found; an invalid one
+would be answered 400, counted as a failed delivery and fail these tests.
 """
 
 from __future__ import annotations
@@ -13,20 +14,22 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from adapters.vtex_emulator import VtexEmulator
 from tests.e2e.conftest import TEST_SECRET_KEY, Server, start_server, stop_server
-from tests.emulators.vtex import VtexEmulator
 
 HOOK_SECRET = "hook-s3cret"
 FAST_RETRIES = {
     "LEDGER_DISPATCH_BACKOFF_BASE": "0.1",
     "LEDGER_DISPATCH_BACKOFF_CAP": "1",
-    "LEDGER_DISPATCH_MAX_ATTEMPTS": "200",
 }
 
 
@@ -190,14 +193,14 @@ def test_a_burst_on_one_sku_sends_few_puts_and_the_last_value(
     with shop.client() as client:
         batch(client, [("seed", "HOT", 5000)])
         eventually(lambda: vtex.stock("HOT", "1_1") == 5000, what="the seed arrives")
-        before = len(vtex.puts("HOT", "1_1"))
+        before = len(vtex.stock_updates("HOT", "1_1"))
         started = time.monotonic()
         for n in range(40):
             batch(client, [(f"b{n}-{k}", "HOT", -1) for k in range(50)])
         elapsed = time.monotonic() - started
         eventually(lambda: vtex.stock("HOT", "1_1") == 3000, what="the burst converges")
     time.sleep(1)  # anything still in flight would show up now
-    puts = vtex.puts("HOT", "1_1")[before:]
+    puts = vtex.stock_updates("HOT", "1_1")[before:]
     assert vtex.stock("HOT", "1_1") == 3000
     assert len(puts) <= 20, (len(puts), elapsed)
     quantities = [p["quantity"] for p in puts]
@@ -218,7 +221,8 @@ def test_the_store_down_for_30_seconds_then_everything_converges(
             for second in range(30):
                 batch(client, [(f"down-{second}-{s}", s, -1) for s in skus[second % 3 :: 3]])
                 time.sleep(1)
-            assert status(server)["deliveries"]["pending"] > 0
+            waiting = status(server)["deliveries"]
+            assert waiting["pending"] + waiting["retrying"] > 0
             vtex.start()
         eventually(lambda: converged(server, vtex, skus), what="converged after the outage")
         assert status(server)["deliveries"]["failed"] == 0
@@ -247,31 +251,44 @@ def test_rate_limit_and_lock_storms_only_delay(shop: Server, vtex: VtexEmulator)
     assert {429, 423, 500} <= statuses
 
 
-def test_failed_deliveries_are_shown_and_retried(
+def test_a_refusal_fails_is_shown_and_is_sent_again_by_retry(
     database_url: str, tmp_path: Path, vtex: VtexEmulator
 ) -> None:
-    server = start_server(
-        database_url,
-        tmp_path,
-        LEDGER_DISPATCH_MAX_ATTEMPTS="2",
-        LEDGER_DISPATCH_BACKOFF_BASE="0.05",
-    )
+    """An invoice for an order VTEX does not know is refused (404): repeating cannot fix it,
+    so it fails at once, shows in the status, and goes out again on POST .../retry."""
+    server = start_server(database_url, tmp_path, **FAST_RETRIES)
     try:
         configure(server, vtex)
-        vtex.fault("500", seconds=600, path_prefix="/api/logistics")
         with server.client() as client:
-            move(client, "in-1", "F1", 4)
+            move(client, "in-1", "R1", 4)
+            imported = client.post(
+                "/orders",
+                json={
+                    "platform": "vtex",
+                    "order_id": "9001-01",
+                    "status": "payment_confirmed",
+                    "carrier": "Correios",
+                    "items": [{"sku": "R1", "quantity": "1"}],
+                },
+            )
+            assert imported.status_code == 201, imported.text
+            invoiced = client.post(
+                "/orders/vtex/9001-01/invoice", json={"number": "NF-1", "value": "19.90"}
+            )
+            assert invoiced.status_code == 200, invoiced.text
             failed = eventually(
                 lambda: status(server)["deliveries"]["failed_deliveries"], what="marked failed"
             )
-            assert failed[0]["subject"] == "F1"
-            assert "500" in failed[0]["last_error"]
-            assert failed[0]["attempts"] == 2
-            vtex.clear_faults()
+            assert failed[0]["subject"] == "9001-01"
+            assert "404" in failed[0]["last_error"]
+            assert failed[0]["attempts"] == 1
+            assert status(server)["deliveries"]["retrying"] == 0
+            vtex.add_order("9001-01", [{"sku": "R1", "quantity": 1, "price": 1990}])
             response = client.post("/platforms/vtex/retry")
             assert response.json() == {"retried": 1}
-            eventually(lambda: vtex.stock("F1", "1_1") == 4, what="delivered after the retry")
-            assert status(server)["deliveries"]["failed"] == 0
+            [invoice] = eventually(lambda: vtex.invoices("9001-01"), what="sent after the retry")
+            assert invoice["invoiceNumber"] == "NF-1"
+            eventually(lambda: status(server)["deliveries"]["failed"] == 0, what="not failed")
             reader = client.post("/tokens", json={"name": "r", "permissions": ["read"]}).json()
             forbidden = httpx.post(
                 f"{server.url}/platforms/vtex/retry",
@@ -282,7 +299,82 @@ def test_failed_deliveries_are_shown_and_retried(
         stop_server(server)
 
 
-def _worker(database_url: str, log: Path) -> subprocess.Popen[bytes]:
+def metric(server: Server, name: str, **labels: str) -> float | None:
+    """One sample of /metrics, read with prometheus_client's own parser."""
+    with server.client() as client:
+        text = client.get("/metrics").text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return None
+
+
+def test_an_outage_longer_than_any_attempt_limit_converges_by_itself(
+    database_url: str, tmp_path: Path, vtex: VtexEmulator
+) -> None:
+    """VTEX answers 503 for 18 s while stock keeps changing: far longer than the cap (1 s) times
+    the old limit of attempts. Meanwhile the status shows the deliveries retrying and the
+    platform failing; afterwards every SKU shows its available stock, with nobody calling
+    /retry. The old LEDGER_DISPATCH_MAX_ATTEMPTS is set to 2: it still starts, and it no
+    longer gives anything up."""
+    server = start_server(database_url, tmp_path, **FAST_RETRIES, LEDGER_DISPATCH_MAX_ATTEMPTS="2")
+    try:
+        configure(server, vtex)
+        skus = [f"O{k}" for k in range(20)]
+        with server.client() as client:
+            batch(client, [(f"seed-{s}", s, 100) for s in skus])
+            eventually(lambda: converged(server, vtex, skus), what="seeded")
+            outage_started = time.time()
+            vtex.fault(503, seconds=18, path_prefix="/api/logistics")
+            for second in range(12):
+                batch(client, [(f"down-{second}-{s}", s, -1) for s in skus[second % 3 :: 3]])
+                time.sleep(1)
+            during = status(server)["deliveries"]
+            assert during["retrying"] > 0, during
+            assert during["failing"], during
+            assert "503" in during["last_error"]
+            assert during["failed"] == 0
+            [first, *_] = during["retrying_deliveries"]
+            assert first["attempts"] >= 1
+            assert first["first_failed_at"] >= outage_started
+            assert "503" in first["last_error"]
+            assert metric(server, "ledger_platform_failing", platform="vtex") == 1.0
+            retrying = metric(
+                server, "ledger_platform_deliveries", platform="vtex", state="retrying"
+            )
+            assert (retrying or 0) > 0
+            # A failing platform never makes the service look unwell.
+            ready = httpx.get(f"{server.url}/readyz", timeout=10)
+            assert (ready.status_code, ready.json()["status"]) == (200, "ready")
+        eventually(lambda: converged(server, vtex, skus), timeout=120, what="converged")
+        after = status(server)["deliveries"]
+        assert (after["failed"], after["retrying"], after["failing"]) == (0, 0, False)
+        assert metric(server, "ledger_platform_failing", platform="vtex") == 0.0
+        # While it failed, the platform was probed, not sent every row at every backoff.
+        refused = [r for r in vtex.requests() if r["fault"] == "503"]
+        assert len(refused) < 20 * 18 / 2, len(refused)
+    finally:
+        stop_server(server)
+
+
+def stop_workers(workers: list[subprocess.Popen[bytes]], log: Path) -> None:
+    """SIGTERM every worker, then wait for each; one that does not stop is made to print its
+    threads' stacks (faulthandler, on SIGABRT) into its log, and the test fails with them."""
+    for worker in workers:
+        worker.terminate()
+    hung = []
+    for worker in workers:
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            worker.send_signal(signal.SIGABRT)
+            worker.wait()
+            hung.append(worker.pid)
+    assert not hung, f"workers {hung} did not stop: {log.read_text()[-20000:]}"
+
+
+def _worker(database_url: str, log: Path, **env: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-c", "from api.cli import main; main()", "worker"],
         env={
@@ -293,7 +385,9 @@ def _worker(database_url: str, log: Path) -> subprocess.Popen[bytes]:
             "LEDGER_PLATFORM_TIMEOUT": "2",
             # The API's key: every process reads the credentials it stored.
             "LEDGER_SECRET_KEY": TEST_SECRET_KEY,
+            "PYTHONFAULTHANDLER": "1",  # stacks on SIGABRT: see stop_workers
             **FAST_RETRIES,
+            **env,
         },
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
@@ -334,14 +428,95 @@ def test_dispatchers_killed_and_doubled_lose_nothing_and_never_go_back(
         writer.join()
         eventually(lambda: converged(api, vtex, skus), timeout=120, what="converged")
         for sku in skus:
-            quantities = [p["quantity"] for p in vtex.puts(sku, "1_1")]
+            quantities = [p["quantity"] for p in vtex.stock_updates(sku, "1_1")]
             assert quantities == sorted(quantities, reverse=True), (sku, quantities)
     finally:
-        for worker in workers:
-            worker.terminate()
-            worker.wait(timeout=30)
-        stop_server(api)
+        try:
+            stop_workers(workers, log)
+        finally:
+            stop_server(api)
     assert "Traceback" not in log.read_text()
+
+
+def test_a_dispatcher_killed_in_an_outage_is_followed_by_one_that_converges(
+    postgres_url: str, tmp_path: Path, vtex: VtexEmulator
+) -> None:
+    api = start_server(postgres_url, tmp_path, LEDGER_BACKGROUND="false")
+    log = tmp_path / "workers.log"
+    worker = _worker(postgres_url, log)
+    try:
+        configure(api, vtex)
+        skus = [f"X{k}" for k in range(15)]
+        with api.client() as client:
+            batch(client, [(f"seed-{s}", s, 50) for s in skus])
+            eventually(lambda: converged(api, vtex, skus), what="seeded")
+            vtex.fault("500", path_prefix="/api/logistics")  # until cleared
+            for n in range(4):
+                batch(client, [(f"a{n}-{s}", s, -1) for s in skus])
+                time.sleep(0.5)
+            eventually(lambda: status(api)["deliveries"]["failing"], what="failing")
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+            for n in range(4):
+                batch(client, [(f"b{n}-{s}", s, -2) for s in skus])
+                time.sleep(0.5)
+        worker = _worker(postgres_url, log)
+        time.sleep(3)  # the new worker meets the outage, and the killed one's claims lapse
+        vtex.clear_faults()
+        eventually(lambda: converged(api, vtex, skus), timeout=120, what="converged")
+        after = status(api)["deliveries"]
+        assert (after["failed"], after["retrying"], after["failing"]) == (0, 0, False)
+    finally:
+        try:
+            stop_workers([worker], log)
+        finally:
+            stop_server(api)
+    assert "Traceback" not in log.read_text()
+
+
+def _windows(times: list[float], width: float) -> int:
+    """The most requests received within any ``width`` seconds."""
+    most, start = 0, 0
+    for end, at in enumerate(times):
+        while at - times[start] > width:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
+def test_two_dispatchers_keep_to_one_rate_and_a_429_pauses_both(
+    postgres_url: str, tmp_path: Path, vtex: VtexEmulator
+) -> None:
+    """At a rate_limit of 10/s, two workers send at most 10 requests in any second (plus the
+    bucket's burst of one, and one for clocks), not 20; a 429 asking for 4 s pauses both."""
+    api = start_server(postgres_url, tmp_path, LEDGER_BACKGROUND="false")
+    log = tmp_path / "workers.log"
+    slow = {"LEDGER_DISPATCH_BACKOFF_CAP": "10"}  # lets a 429 pause for its 4 s
+    workers = [_worker(postgres_url, log, **slow), _worker(postgres_url, log, **slow)]
+    try:
+        configure(api, vtex, rate_limit=10)
+        skus = [f"Q{k:03d}" for k in range(120)]
+        with api.client() as client:
+            batch(client, [(f"seed-{s}", s, 10) for s in skus])
+            eventually(lambda: len(stock_requests(vtex)) >= 30, what="sending")
+            vtex.fault("429-retry-after", count=1, retry_after=4, path_prefix="/api/logistics")
+            eventually(lambda: converged(api, vtex, skus), timeout=180, what="converged")
+    finally:
+        try:
+            stop_workers(workers, log)
+        finally:
+            stop_server(api)
+    requests = stock_requests(vtex)
+    times = sorted(r["at"] for r in requests)
+    assert _windows(times, 1.0) <= 12, _windows(times, 1.0)
+    [limited] = [r for r in requests if r["status"] == 429]
+    paused = [r for r in requests if limited["at"] + 1 < r["at"] < limited["at"] + 3.5]
+    assert paused == [], paused
+    assert "Traceback" not in log.read_text()
+
+
+def stock_requests(vtex: VtexEmulator) -> list[dict[str, Any]]:
+    return [r for r in vtex.requests() if r["path"].startswith("/api/logistics")]
 
 
 def test_the_hook_answers_the_ping_refuses_forgeries_and_shrugs_off_repeats(
@@ -478,3 +653,73 @@ def test_local_edits_of_an_order_never_reach_vtex(
         assert invoice["invoiceValue"] == "7960"  # the invoice's own value is invoice data
     finally:
         stop_server(server)
+
+
+OFFSETS = ["2026-11-28T10:15:30Z", "2026-11-28T10:15:30-03:00", "2026-11-28T10:15:30+05:30"]
+
+
+def test_a_full_invoice_reaches_vtex_as_vtex_wants_it_whatever_the_offset(
+    shop: Server, vtex: VtexEmulator
+) -> None:
+    """Every field of the contract's invoice, with issue dates in three offsets: each reaches
+    VTEX, passing the own description (and VTEX's official schema when that layer is on),
+    and no delivery is left pending or failed."""
+    # Ids a URL could misread: each must stay one segment on the way to VTEX.
+    sku, invoice_prefix = "camisa/açaí 100%?#..x", "NF/77 ?#%"
+    orders = [f"500{n} #?%-é..x-01" for n in range(len(OFFSETS))]
+    with shop.client() as client:
+        move(client, "in-1", sku, 30)
+        for order_id in orders:
+            vtex.add_order(
+                order_id, [{"sku": sku, "quantity": 2, "price": 4975}], state="payment-approved"
+            )
+        eventually(lambda: vtex.stock(sku, "1_1") == 24, what="the orders reserve")
+        for n, (order_id, issued_at) in enumerate(zip(orders, OFFSETS, strict=True)):
+            response = client.post(
+                f"/orders/vtex/{quote(order_id, safe='')}/invoice",
+                json={
+                    "number": f"{invoice_prefix}{n}",
+                    "key": "3526" + str(n) * 40,
+                    "issued_at": issued_at,
+                    "value": "99.50",
+                    "tracking_code": f"BR{n}",
+                    "tracking_url": f"https://track.example/BR{n}",
+                },
+            )
+            assert response.status_code == 200, response.text
+    for n, (order_id, issued_at) in enumerate(zip(orders, OFFSETS, strict=True)):
+        [invoice] = eventually(lambda o=order_id: vtex.invoices(o), what=f"invoice of {order_id}")
+        issued = datetime.fromisoformat(invoice.pop("issuanceDate"))
+        assert issued == datetime.fromisoformat(issued_at.replace("Z", "+00:00"))
+        assert invoice == {
+            "type": "Output",
+            "invoiceNumber": f"{invoice_prefix}{n}",
+            "invoiceKey": "3526" + str(n) * 40,
+            "invoiceValue": "9950",
+            "trackingNumber": f"BR{n}",
+            "trackingUrl": f"https://track.example/BR{n}",
+            "courier": "Correios",
+            "items": [{"id": sku, "quantity": 2, "price": 4975}],
+        }
+        assert vtex.order(order_id)["status"] == "invoiced"
+    posted = [r for r in vtex.requests() if r["method"] == "POST" and "invoice" in r["path"]]
+    assert sorted(r["params"]["orderId"] for r in posted) == sorted(orders)
+    assert all(r["status"] == 200 and r["valid"] for r in posted)
+    assert all(r["official_valid"] is (True if vtex.official else None) for r in posted)
+    eventually(lambda: status(shop)["deliveries"]["pending"] == 0, what="nothing left pending")
+    assert status(shop)["deliveries"]["failed"] == 0
+    assert vtex.stock(sku, "1_1") == 24
+
+
+def test_the_lead_time_set_in_vtex_survives_the_ledgers_stock_updates(
+    shop: Server, vtex: VtexEmulator
+) -> None:
+    vtex.set_lead_time("LT-1", "1_1", "05.12:00:00")  # the seller's handling time, set in VTEX
+    with shop.client() as client:
+        move(client, "in-1", "LT-1", 10)
+        eventually(lambda: vtex.stock("LT-1", "1_1") == 10, what="the store shows 10")
+        move(client, "out-1", "LT-1", -3)
+        eventually(lambda: vtex.stock("LT-1", "1_1") == 7, what="the store shows 7")
+    assert vtex.lead_time("LT-1", "1_1") == "05.12:00:00"
+    updates = vtex.stock_updates("LT-1", "1_1")
+    assert {u["method"] for u in updates} == {"PATCH"}

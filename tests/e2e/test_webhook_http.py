@@ -7,6 +7,7 @@ import hmac
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -148,3 +149,53 @@ def test_hostile_hooks_and_mappings_get_clear_errors(shop: Server) -> None:
         )
         assert twice.status_code == 422
         assert "same platform id" in twice.text
+
+
+def test_an_invoice_with_its_date_and_value_reaches_the_platform(
+    shop: Server, receiver: Receiver
+) -> None:
+    """The contract's full invoice (an issue moment with its offset, a decimal value) goes out
+    as plain JSON; it used to crash the delivery and leave it pending forever."""
+    order = {
+        "order_id": "H-2",
+        "status": "payment_confirmed",
+        "carrier": "PAC",
+        "items": [{"sku": "W-2", "quantity": "1"}],
+    }
+    raw, headers = signed(order)
+    assert httpx.post(f"{shop.url}/platforms/hooky/hook", content=raw, headers=headers).is_success
+    with shop.client() as client:
+        response = client.post(
+            "/orders/hooky/H-2/invoice",
+            json={
+                "number": "NF-8",
+                "key": "3519" + "0" * 40,
+                "issued_at": "2026-11-28T10:00:00-03:00",
+                "value": "99.50",
+                "tracking_code": "BR1",
+                "tracking_url": "https://track.example/BR1",
+            },
+        )
+        assert response.status_code == 200, response.text
+
+    def invoiced() -> list[dict[str, Any]]:
+        return [
+            e["invoice"]
+            for e in receiver.events("order")
+            if e["order_id"] == "H-2" and e["invoice"] is not None
+        ]
+
+    [invoice] = eventually(invoiced, what="the invoice arrives")
+    issued_at = datetime.fromisoformat(invoice.pop("issued_at"))
+    assert issued_at == datetime(2026, 11, 28, 13, tzinfo=UTC)  # the same moment
+    assert invoice == {
+        "number": "NF-8",
+        "key": "3519" + "0" * 40,
+        "value": "99.5",
+        "tracking_code": "BR1",
+        "tracking_url": "https://track.example/BR1",
+    }
+    with shop.client() as client:
+        deliveries = client.get("/platforms/hooky/status").json()["deliveries"]
+    assert (deliveries["retrying"], deliveries["failed"]) == (0, 0)
+    assert deliveries["attempts"]["unexpected_error"] == 0

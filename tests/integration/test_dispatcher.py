@@ -1,5 +1,7 @@
-"""The dispatcher with a recording platform, on real SQLite and PostgreSQL: a claim that the
-rate limit has eaten is given back, so an older value never lands after a newer one."""
+"""The dispatcher with test platforms, on real SQLite and PostgreSQL: a claim that the rate
+limit has eaten is never sent late; a crashing adapter's deliveries are reported, counted and
+retried until they go through; a platform that cannot be served stops no other, in the
+dispatcher or in the platform jobs."""
 
 from __future__ import annotations
 
@@ -7,10 +9,16 @@ import threading
 import time
 from typing import Any
 
-from adapters.delivery_store import STOCK
+from prometheus_client import CollectorRegistry, generate_latest
+
+from adapters.delivery_metrics import DeliveryCollector
+from adapters.delivery_store import STOCK, DeliveryStore
 from adapters.dispatcher import DispatchConfig, Dispatcher
+from adapters.platform_jobs import PlatformJobs
 from api.wiring import Container
 from ledger.platforms import Platform
+
+FAST = DispatchConfig(backoff_base=0.05, backoff_cap=0.3, tick=0.02, gap=0, refresh=0.2)
 
 
 class Recorder:
@@ -73,3 +81,166 @@ def test_a_claim_outlived_by_its_wait_for_the_rate_is_not_sent(container: Contai
     assert s0[-1] == "5", recorder.received  # the newest value landed last
     assert store.status("shop")["pending"] == 0
     assert store.status("shop")["delivered"] == 4, store.status("shop")
+
+
+def wait_until(check: Any, what: str, timeout: float = 60) -> Any:
+    """A bound on waiting, not a timing claim."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"never happened: {what}")
+
+
+def owe(store: DeliveryStore, platform: str, sku: str, quantity: str, position: int) -> None:
+    payload = {"sku": sku, "warehouse": "main", "platform_warehouse": "W", "quantity": quantity}
+    store.enqueue(
+        platform, STOCK, [(sku, "main", payload, position, False)], (position, sku, "main")
+    )
+
+
+class Crashing(Recorder):
+    """A platform adapter with a bug (it cannot encode what it is given) until it is fixed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken = True
+        self.secrets = ("tok-123456",)
+
+    def push_stock(self, payload: dict[str, Any]) -> None:
+        if self.broken:
+            raise TypeError("Object of type datetime is not JSON serializable (tok-123456)")
+        with self.lock:
+            self.received.append(payload["quantity"])
+
+
+def dispatcher_for(
+    store: DeliveryStore, platforms: dict[str, Platform], adapter_for: Any
+) -> Dispatcher:
+    return Dispatcher(
+        store,
+        lambda: sorted(platforms),
+        lambda name: platforms[name],
+        lambda name, after=None, limit=0: [],
+        lambda name, after=None, limit=0: [],
+        lambda platform, order_id: None,  # type: ignore[arg-type,return-value]
+        adapter_for,
+        FAST,
+    )
+
+
+def test_a_crashing_adapter_is_reported_counted_and_retried_until_it_delivers(
+    container: Container,
+) -> None:
+    store = container.deliveries
+    shop = Platform(name="shop", settings={"type": "webhook", "warehouses": {"main": "W"}})
+    adapter = Crashing()
+    dispatcher = dispatcher_for(store, {"shop": shop}, lambda p: adapter)
+    owe(store, "shop", "A", "7", 1)
+    dispatcher.start()
+    try:
+        retrying = wait_until(
+            lambda: [d for d in store.status("shop")["retrying_deliveries"] if d["attempts"] >= 2],
+            "the crash is retried",
+        )
+        [delivery] = retrying
+        assert delivery["last_error"].startswith("TypeError: Object of type datetime")
+        assert "test_dispatcher.py:" in delivery["last_error"]  # where it happened
+        assert "tok-123456" not in delivery["last_error"]  # scrubbed
+        assert delivery["first_failed_at"] is not None
+        status = store.status("shop")
+        assert (status["pending"], status["failed"]) == (0, 0)
+        assert not status["failing"]  # one delivery's crash, not the platform's outage
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(DeliveryCollector(store))  # type: ignore[arg-type]
+        metrics = generate_latest(registry).decode()
+        assert 'ledger_platform_deliveries{platform="shop",state="retrying"} 1.0' in metrics
+        crashes = (
+            'ledger_platform_delivery_attempts_total{outcome="unexpected_error",platform="shop"}'
+        )
+        assert any(
+            line.startswith(crashes) and float(line.split()[-1]) >= 2
+            for line in metrics.splitlines()
+        ), metrics
+        adapter.broken = False  # the cause is gone
+        wait_until(lambda: store.status("shop")["delivered"] == 1, "delivered at last")
+    finally:
+        dispatcher.stop()
+    assert adapter.received == ["7"]
+    assert store.status("shop")["retrying"] == 0
+
+
+def test_a_platform_that_cannot_be_served_stops_no_other(container: Container) -> None:
+    store = container.deliveries
+    platforms = {
+        name: Platform(name=name, settings={"type": "webhook", "warehouses": {"main": "W"}})
+        for name in ("bad", "good")
+    }
+    good, fixed = Recorder(), threading.Event()
+
+    def adapter_for(platform: Platform) -> Recorder:
+        if platform.name == "bad" and not fixed.is_set():
+            raise ValueError("credentials unreadable")
+        return good if platform.name == "good" else Recorder()
+
+    dispatcher = dispatcher_for(store, platforms, adapter_for)
+    owe(store, "bad", "A", "1", 1)
+    owe(store, "good", "A", "2", 2)
+    dispatcher.start()
+    try:
+        wait_until(lambda: store.status("good")["delivered"] == 1, "the good platform delivers")
+        bad = wait_until(lambda: store.status("bad"), "the bad platform's status")
+        assert bad["failing"]
+        assert "credentials unreadable" in bad["halted"]
+        assert bad["pending"] == 1
+        owe(store, "good", "B", "3", 3)  # and keeps delivering
+        wait_until(lambda: store.status("good")["delivered"] == 2, "the good one carries on")
+        fixed.set()  # tried again at the next refresh
+        wait_until(lambda: store.status("bad")["delivered"] == 1, "the bad one recovers")
+        assert not store.status("bad")["failing"]
+    finally:
+        dispatcher.stop()
+
+
+class _Desk:
+    def __init__(self, platforms: dict[str, Platform]) -> None:
+        self.platforms = platforms
+
+    def platform(self, name: str) -> Platform:
+        return self.platforms[name]
+
+
+class _Robot:
+    def read_feed(self, orders: Any) -> dict[str, Any]:
+        return {"read": 0}
+
+    def follow_payments(self, orders: Any, order_ids: list[str]) -> dict[str, Any]:
+        return {"checked": len(order_ids)}
+
+
+def test_one_platforms_broken_settings_stop_no_other_platforms_jobs(
+    container: Container,
+) -> None:
+    store = container.deliveries
+    settings = {"type": "vtex", "base_url": "http://127.0.0.1:9", "import_from": "awaiting_payment"}
+    platforms = {name: Platform(name=name, settings=dict(settings)) for name in ("bad", "good")}
+
+    def vtex_for(platform: Platform) -> Any:
+        if platform.name == "bad":
+            raise UnicodeEncodeError("ascii", "é", 0, 1, "ordinal not in range(128)")
+        return _Robot()
+
+    jobs = PlatformJobs(
+        store, _Desk(platforms), lambda: sorted(platforms), lambda name, s: [], vtex_for
+    )
+    try:
+        jobs.run_due()
+        wait_until(lambda: "feed" in store.jobs("good:"), "the good platform's feed runs")
+        setup = store.jobs("bad:")["setup"]["report"]
+        assert "UnicodeEncodeError" in setup["errors"][0]
+        jobs.run_due()  # said once, and the good platform's next round still runs
+        assert store.jobs("good:")["feed"]["report"]["read"] == 0
+    finally:
+        jobs.stop()

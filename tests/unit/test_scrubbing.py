@@ -34,6 +34,7 @@ FORMS = {
     "json": lambda s: json.dumps(s)[1:-1],
     "json-utf8": lambda s: json.dumps(s, ensure_ascii=False)[1:-1],
     "url": lambda s: quote(s, safe=""),
+    "url-path": lambda s: quote(s),
     "unicode-escape": lambda s: s.encode("unicode_escape").decode(),
 }
 
