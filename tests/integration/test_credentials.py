@@ -434,7 +434,7 @@ def test_a_token_with_a_line_feed_never_reaches_an_error_message() -> None:
             VtexClient(url, "key", secret, timeout=5) as client,
             pytest.raises(DeliveryError) as caught,
         ):
-            client.put_stock("1", "1_1", 3)
+            client.set_quantity("1", "1_1", 3)
     message = str(caught.value)
     assert secret.split("\n")[1] not in message
     assert secret.split("\n")[1] not in repr(caught.value.__cause__)
