@@ -29,8 +29,12 @@ class _UtcFormatter(logging.Formatter):
         return f"{stamp}.{int(record.msecs):03d}Z"
 
 
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
 class JsonFormatter(_UtcFormatter):
-    """One JSON object per line: ``time``, ``level``, ``logger``, ``message`` and, for an
+    """One JSON object per line: ``time``, ``level``, ``logger``, ``message``, the fields a
+    module passed with ``extra=`` (a delivery's platform, subject and attempt, say) and, for an
     exception, ``exception`` (the formatted traceback)."""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -40,6 +44,9 @@ class JsonFormatter(_UtcFormatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_") and key not in entry:
+                entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
