@@ -27,7 +27,6 @@ needs to send what is pending:
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import traceback
@@ -36,7 +35,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+
+from adapters.scrubbing import scrub as scrub_forms
 
 if TYPE_CHECKING:
     from adapters.delivery_store import Claim
@@ -232,20 +232,9 @@ def secrets_in(settings: dict[str, Any] | None, adapter: object = None) -> list[
 
 
 def scrub(text: str, secrets: Iterable[str], limit: int = ERROR_LENGTH) -> str:
-    """``text`` with every secret blanked out (as sent, and as it would look percent-encoded,
-    JSON-escaped or in a repr), on one line, at most ``limit`` characters."""
-    forms: set[str] = set()
-    for secret in secrets:
-        if isinstance(secret, str) and secret:
-            forms |= {
-                secret,
-                quote(secret),
-                quote(secret, safe=""),
-                json.dumps(secret)[1:-1],
-                repr(secret)[1:-1],
-            }
-    for form in sorted(forms, key=len, reverse=True):
-        text = text.replace(form, "***")
+    """``text`` with every secret blanked out in every form a message may hold it
+    (``adapters/scrubbing.py``), on one line, at most ``limit`` characters."""
+    text = scrub_forms(text, [s for s in secrets if isinstance(s, str)])
     text = _CONTROL.sub(" ", text).strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

@@ -80,13 +80,23 @@ class DispatchConfig:
         return Backoff(self.backoff_base, self.backoff_cap)
 
 
+def _seen(platform: Platform) -> dict[str, Any]:
+    """What the dispatcher compares to know a platform changed: its settings, and the revision
+    of its credentials (which changes with any of them; the values are never compared)."""
+    return {**platform.settings, "credentials_revision": platform.credentials_revision}
+
+
 def _reaches_elsewhere(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    keys = ("base_url", "credentials", "skus", "type")
+    keys = ("base_url", "credentials_revision", "skus", "type")
     return any(old.get(k) != new.get(k) for k in keys)
 
 
 def _secrets(platform: Platform | None, adapter: object = None) -> list[str]:
-    return secrets_in(platform.settings if platform is not None else None, adapter)
+    if platform is None:
+        return secrets_in(None, adapter)
+    # Credentials read from events of before they left the log, until they are copied.
+    legacy = list((platform.legacy_credentials or {}).values())
+    return secrets_in(platform.settings, adapter) + legacy
 
 
 def _what(claim: Claim) -> str:
@@ -324,7 +334,7 @@ class Dispatcher:
         if (
             entry is not None
             and entry.adapter is not None
-            and entry.platform.settings == platform.settings
+            and _seen(entry.platform) == _seen(platform)
         ):
             return
         adapter = self.adapter_for(platform)
@@ -335,7 +345,7 @@ class Dispatcher:
         # delivered to a SKU, account or credentials that changed, are sent again.
         try:
             self.store.drop_unmapped(name, set(platform.settings.get("warehouses") or {}))
-            if entry is not None and _reaches_elsewhere(entry.platform.settings, platform.settings):
+            if entry is not None and _reaches_elsewhere(_seen(entry.platform), _seen(platform)):
                 self.store.resend_all(name)
         except Exception:
             adapter.close()

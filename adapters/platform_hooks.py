@@ -1,5 +1,6 @@
 """What a platform POSTs to ``/platforms/{name}/hook``: VTEX's order notifications, or a webhook
-platform's signed orders. Authenticated by the platform's secret, not by a ledger token."""
+platform's signed orders. Authenticated by the platform's secret (read from the credential
+store), not by a ledger token."""
 
 from __future__ import annotations
 
@@ -33,12 +34,14 @@ def _json(body: bytes) -> Any:
 def receive(
     orders: OrderDesk,
     vtex_for: Callable[[Platform], VtexPlatform],
+    credentials_for: Callable[[Platform], Mapping[str, str]],
     name: str,
     headers: Mapping[str, str],
     body: bytes,
 ) -> dict[str, Any]:
     platform = orders.platform(name)
-    credentials = platform.settings.get("credentials") or {}
+    # Unreadable credentials raise CredentialsUnavailable: a 503, and the platform retries.
+    credentials = credentials_for(platform)
     if platform.type is PlatformType.VTEX:
         message = _json(body)
         if isinstance(message, dict) and message.get("hookConfig") == "ping":

@@ -168,7 +168,9 @@ class PlatformJobs:
 
     def _cannot_set_up(self, name: str, platform: Platform | None, error: Exception) -> None:
         settings = platform.settings if platform is not None else None
-        message = scrub(f"its jobs could not be set up: {describe(error)}", secrets_in(settings))
+        legacy = list((platform.legacy_credentials or {}).values()) if platform else []
+        secrets = secrets_in(settings) + legacy
+        message = scrub(f"its jobs could not be set up: {describe(error)}", secrets)
         if self.broken.get(name) == message:
             return
         log.warning(

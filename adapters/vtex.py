@@ -13,6 +13,7 @@ from urllib.parse import quote
 import httpx
 
 from adapters.delivery_errors import DeliveryError, check_response, transport_failure
+from adapters.scrubbing import scrub
 
 # The dispatcher runs about eight requests at once; a little headroom avoids queueing on the
 # pool while a slow answer is still open.
@@ -181,11 +182,10 @@ class VtexClient:
             ) from None
 
     def _scrubbed(self, error: DeliveryError) -> DeliveryError:
-        """The same error with any credential blanked out: an echoing proxy or a URL in an
-        exception message must not carry the token into logs."""
-        message = str(error)
-        for secret in self._secrets:
-            message = message.replace(secret, "***")
+        """The same error with any credential blanked out, in any form a message may hold it
+        (``adapters/scrubbing.py``): an echoing proxy, a URL or a header in an exception
+        message must not carry the token into logs or a delivery's last error."""
+        message = scrub(str(error), self._secrets)
         if message == str(error):
             return error
         return DeliveryError(

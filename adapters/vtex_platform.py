@@ -1,12 +1,14 @@
 """VTEX as the ledger sees it: stock and invoices out, orders in, drift found and repaired.
 
 Credentials (``PUT /platforms/{name}``): ``app_key`` and ``app_token`` for VTEX's API, and
-``hook_secret``, the value VTEX's hook configuration sends in ``X-Ledger-Hook-Secret``.
+``hook_secret``, the value VTEX's hook configuration sends in ``X-Ledger-Hook-Secret``. They
+come from the credential store (``adapters/credentials.py``), never from the platform's events.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -40,12 +42,12 @@ class VtexPlatform:
     def __init__(
         self,
         platform: Platform,
+        credentials: Mapping[str, str],
         *,
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         settings = platform.settings
-        credentials = settings.get("credentials") or {}
         self.platform = platform
         self.name = platform.name
         self.skus: dict[str, str] = dict(settings.get("skus") or {})

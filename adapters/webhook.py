@@ -2,8 +2,9 @@
 
 Out: desired stock (``{"event": "stock", ...}``) and order status (``{"event": "order", ...}``)
 are POSTed to the platform's ``base_url`` with ``X-Ledger-Signature: sha256=<hex>``, the HMAC of
-the exact body bytes under the platform's ``secret`` credential. In: orders arrive at
-``POST /platforms/{name}/hook`` as the body of ``POST /orders``, signed the same way.
+the exact body bytes under the platform's ``secret`` credential (from the credential store).
+In: orders arrive at ``POST /platforms/{name}/hook`` as the body of ``POST /orders``, signed the
+same way.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -66,13 +68,14 @@ class WebhookAdapter:
     def __init__(
         self,
         platform: Platform,
+        credentials: Mapping[str, str],
         *,
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.name = platform.name
         self.url = platform.settings.get("base_url") or ""
-        self.secret = (platform.settings.get("credentials") or {}).get("secret", "")
+        self.secret = credentials.get("secret", "")
         self.secrets = (self.secret,) if self.secret else ()  # never in an error
         self.http = httpx.Client(timeout=timeout, transport=transport)
 

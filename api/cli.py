@@ -91,6 +91,14 @@ def worker() -> None:
     container.close()
 
 
+@cli.command("secret-key")
+def secret_key() -> None:
+    """Print a new key for LEDGER_SECRET_KEY, which encrypts platform credentials."""
+    from adapters.secret_keys import generate_key
+
+    typer.echo(generate_key())
+
+
 @cli.command()
 def demo(
     wait: Annotated[

@@ -24,6 +24,7 @@ from ledger.errors import (
     LedgerError,
     NotFound,
     Unauthorized,
+    Unavailable,
     ViewLagging,
 )
 
@@ -36,6 +37,7 @@ STATUS: list[tuple[type[LedgerError], int]] = [
     (Unauthorized, 401),
     (Forbidden, 403),
     (Busy, 503),
+    (Unavailable, 503),
     (ViewLagging, 503),
 ]
 

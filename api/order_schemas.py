@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SkipValidation, StrictBool, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, StrictBool
 
 from api.schemas import Quantity, code, line, moment
 from ledger.orders import OrderStatus
@@ -130,12 +130,33 @@ class OrderPage(BaseModel):
 
 
 class PlatformIn(BaseModel):
+    """Documents the body of PUT /platforms/{name}; the rules are the domain's
+    (``ledger/platform_settings.py``), checked there once, for every entry point."""
+
     model_config = ConfigDict(extra="forbid")
 
     type: PlatformType
-    base_url: str | None = Field(None, max_length=500)
-    credentials: dict[str, str] = Field(
-        default_factory=dict, description="Write-only: never shown in any response."
+    base_url: str | None = Field(
+        None,
+        max_length=500,
+        description="The platform's API root (vtex) or the URL stock and orders are POSTed to "
+        "(webhook): https, printable ASCII, no user name, password or #fragment. Plain http "
+        "only to localhost, 127.0.0.0/8 or ::1, unless allow_insecure_http.",
+        examples=["https://acme.vtexcommercestable.com.br"],
+    )
+    allow_insecure_http: bool = Field(
+        False,
+        description="Allow a plain-http base_url to a host other than loopback. Warning: the "
+        "credentials and every request then cross the network unencrypted, readable and "
+        "changeable by anyone on the way. For a platform on a private, trusted network only.",
+    )
+    credentials: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="Write-only, stored encrypted outside the event log (never shown in any "
+        "response). Omitted: the stored credentials are kept. A name with a value sets or "
+        "replaces it (printable ASCII without spaces); a name with null deletes it. vtex: "
+        "app_key, app_token, hook_secret; webhook: secret.",
+        examples=[{"app_key": "vtexappkey-acme-ABC", "app_token": "ABCDEF..."}],
     )
     import_from: ImportFrom = ImportFrom.AWAITING_PAYMENT
     reserve_while_pending: StrictBool | None = Field(
@@ -144,16 +165,20 @@ class PlatformIn(BaseModel):
         "false for vtex (VTEX holds that reservation itself), true for every other type.",
     )
     warehouses: dict[str, str] = Field(
-        default_factory=dict, description="Ledger warehouse → platform warehouse id."
+        default_factory=dict,
+        description="Ledger warehouse → platform warehouse id, one to one; codes (no control "
+        "characters, never . or ..).",
     )
     carriers: dict[str, str] = Field(
         default_factory=dict,
-        description="Platform carrier name → ledger carrier. Orders with an unmapped carrier "
-        "are held, reserve nothing, and are imported once the mapping exists.",
+        description="Platform carrier name (one line of text) → ledger carrier (a code). Orders "
+        "with an unmapped carrier are held, reserve nothing, and are imported once the mapping "
+        "exists.",
     )
     skus: dict[str, str] = Field(
         default_factory=dict,
-        description="Ledger SKU → the platform's SKU id, where they differ (identity otherwise).",
+        description="Ledger SKU → the platform's SKU id, where they differ (identity "
+        "otherwise), one to one; codes.",
     )
     rate_limit: float | None = Field(
         None, gt=0, le=10_000, description="Requests per second to the platform (default 50)."
@@ -174,21 +199,12 @@ class PlatformIn(BaseModel):
         description="VTEX: how often the platform's stock is compared and repaired (default 600).",
     )
 
-    @model_validator(mode="after")
-    def _one_to_one(self) -> PlatformIn:
-        # The platform's stock is an absolute number per id: two ledger warehouses (or SKUs)
-        # sent to one id would overwrite each other instead of adding up.
-        for field_name in ("warehouses", "skus"):
-            targets = list(getattr(self, field_name).values())
-            if len(set(targets)) != len(targets):
-                raise ValueError(f"{field_name}: two entries map to the same platform id")
-        return self
-
 
 class PlatformOut(BaseModel):
     name: str
     type: PlatformType
     base_url: str | None
+    allow_insecure_http: bool = False
     credentials: list[str] = Field(description="Names of the stored credentials, not values.")
     import_from: ImportFrom
     reserve_while_pending: bool | None
@@ -273,6 +289,12 @@ class Deliveries(BaseModel):
 
 class PlatformStatus(BaseModel):
     name: str
+    configuration_problem: str | None = Field(
+        None,
+        description="Why the platform's stored settings or credentials cannot be used (a "
+        "secret key that cannot decrypt them, a setting stored before settings were checked); "
+        "null when they can. Such a platform sends nothing; the others carry on.",
+    )
     blocked_orders: int
     blocked: list[OrderOut]
     deliveries: Deliveries

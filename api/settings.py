@@ -7,11 +7,16 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapters.secret_keys import parse_keys
+
 
 class Settings(BaseSettings):
     # Unknown LEDGER_* keys are ignored, so settings that were removed (such as
     # LEDGER_DISPATCH_MAX_ATTEMPTS: retryable failures are never given up now) still start.
-    model_config = SettingsConfigDict(env_prefix="LEDGER_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a refused setting may be a secret (a token, a key).
+    model_config = SettingsConfigDict(
+        env_prefix="LEDGER_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = Field(
         "sqlite:///ledger.db",
@@ -43,12 +48,26 @@ class Settings(BaseSettings):
         "failing platform.",
     )
     platform_timeout: float = Field(10.0, gt=0, description="Timeout of one platform request (s).")
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Fernet key(s) that encrypt platform credentials, comma-separated: the first "
+        "encrypts, all decrypt (rotation). Unset: on SQLite a key file is created beside the "
+        "database; on PostgreSQL credentials cannot be stored.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         "INFO", description="Least severe level logged, for every logger."
     )
     log_format: Literal["text", "json"] = Field(
         "text", description="text: time level logger message; json: one JSON object per line."
     )
+
+    @field_validator("secret_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        # Refused with the others at start (the message never holds the key).
+        if value is not None and value.get_secret_value().strip():
+            parse_keys(value.get_secret_value(), "LEDGER_SECRET_KEY")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -11,17 +11,20 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from adapters.bulk_loading import loader_for
+from adapters.credentials import CredentialStore
 from adapters.database import Database, parse_database_url
 from adapters.delivery_store import DeliveryStore
 from adapters.dispatcher import DispatchConfig, Dispatcher, PlatformAdapter
 from adapters.migrations import migrate
 from adapters.platform_jobs import PlatformJobs
+from adapters.secret_keys import load_keys
 from adapters.vtex_platform import VtexPlatform
 from adapters.webhook import WebhookAdapter
 from api.settings import Settings
 from ledger.application import LedgerApplication
-from ledger.errors import UnknownPosition, ViewLagging
+from ledger.errors import InvalidInput, Unavailable, UnknownPosition, ViewLagging
 from ledger.ordering import OrderDesk
+from ledger.platform_settings import check_base_url
 from ledger.platforms import Platform, PlatformType
 from projections.base import View
 from projections.catalog import VIEWS, build_view
@@ -40,11 +43,12 @@ class Container:
     orders: OrderDesk
     views: dict[str, View]
     deliveries: DeliveryStore
+    credentials: CredentialStore
     runners: list[Runner] = field(default_factory=list)
     started: bool = False
     dispatcher: Dispatcher | None = None
     jobs: PlatformJobs | None = None
-    _vtex: dict[str, tuple[dict[str, Any], VtexPlatform]] = field(default_factory=dict)
+    _vtex: dict[str, tuple[tuple[dict[str, Any], int], VtexPlatform]] = field(default_factory=dict)
     _retired: list[VtexPlatform] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -65,26 +69,59 @@ class Container:
         return self.views["publisher"]  # type: ignore[return-value]
 
     def adapter_for(self, platform: Platform) -> PlatformAdapter | None:
-        """A fresh adapter for the dispatcher, which closes it when the settings change."""
+        """A fresh adapter for the dispatcher, which closes it when the settings change.
+
+        Raises ``Unavailable`` (``CredentialsUnavailable`` for credentials) with a sentence
+        saying why, for this platform alone, when its stored settings or credentials cannot
+        be used: the dispatcher and the robots carry on with the other platforms."""
         timeout = self.settings.platform_timeout
         if platform.type is PlatformType.VTEX:
-            return VtexPlatform(platform, timeout=timeout)
+            self._check_settings(platform)
+            return VtexPlatform(platform, self.credentials.read(platform), timeout=timeout)
         if platform.type is PlatformType.WEBHOOK:
-            return WebhookAdapter(platform, timeout=timeout)
+            self._check_settings(platform)
+            return WebhookAdapter(platform, self.credentials.read(platform), timeout=timeout)
         return None
 
     def vtex(self, platform: Platform) -> VtexPlatform:
-        """The VTEX client of the robot and the hook, kept while the settings stay the same."""
+        """The VTEX client of the robot and the hook, kept while the settings and credentials
+        stay the same. Raises like ``adapter_for``."""
+        seen = (platform.settings, platform.credentials_revision)
         known = self._vtex.get(platform.name)
-        if known is not None and known[0] == platform.settings:
+        if known is not None and known[0] == seen:
             return known[1]
+        self._check_settings(platform)
+        credentials = self.credentials.read(platform)
         # A short timeout: VTEX wants a hook answered within 5 s.
-        vtex = VtexPlatform(platform, timeout=min(self.settings.platform_timeout, 4.0))
+        vtex = VtexPlatform(platform, credentials, timeout=min(self.settings.platform_timeout, 4.0))
         with self._lock:
-            self._vtex[platform.name] = (dict(platform.settings), vtex)
+            self._vtex[platform.name] = ((dict(platform.settings), seen[1]), vtex)
             if known is not None:  # a robot or hook may still be using it: closed at the end
                 self._retired.append(known[1])
         return vtex
+
+    def configuration_problem(self, platform: Platform) -> str | None:
+        """Why the platform's stored settings or credentials cannot be used, or None."""
+        try:
+            self._check_settings(platform)
+        except Unavailable as error:
+            return error.detail
+        return self.credentials.problem(platform)
+
+    @staticmethod
+    def _check_settings(platform: Platform) -> None:
+        # Settings are checked at PUT; these may have been stored before they were.
+        try:
+            check_base_url(
+                platform.settings.get("base_url"),
+                allow_insecure_http=bool(platform.settings.get("allow_insecure_http")),
+            )
+        except InvalidInput as error:
+            raise Unavailable(
+                f"platform {platform.name}: {error.detail}; correct it with PUT "
+                f"/platforms/{platform.name}",
+                platform=platform.name,
+            ) from None
 
     def start_background(self) -> None:
         for runner in self.runners:
@@ -204,6 +241,8 @@ class Container:
 
 def build(settings: Settings) -> Container:
     database = parse_database_url(settings.database_url)
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+    keys = load_keys(secret, database)  # before anything starts: a malformed key stops here
     migrate(database)
     app = LedgerApplication(
         env=database.env, allow_negative=settings.allows_negative, loader_factory=loader_for
@@ -222,4 +261,15 @@ def build(settings: Settings) -> Container:
             app.after_write.append(runner.poke)
             runners.append(runner)
     deliveries = DeliveryStore(datastore, database.is_postgres)
-    return Container(settings, database, app, OrderDesk(app), views, deliveries, runners)
+    credentials = CredentialStore(datastore, database.is_postgres, keys)
+    credentials.rekey()
+    return Container(
+        settings,
+        database,
+        app,
+        OrderDesk(app, credentials),
+        views,
+        deliveries,
+        credentials,
+        runners,
+    )

@@ -46,6 +46,7 @@ from typing import Any
 
 import httpx
 import psycopg
+from cryptography.fernet import Fernet
 from psycopg import sql
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -251,6 +252,9 @@ class Server:
             **os.environ,
             "LEDGER_DATABASE_URL": database_url,
             "LEDGER_ADMIN_TOKEN": self.token,
+            # Platform credentials are stored encrypted; PostgreSQL needs a key for them.
+            "LEDGER_SECRET_KEY": os.environ.get("LEDGER_SECRET_KEY")
+            or Fernet.generate_key().decode(),
         }
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None

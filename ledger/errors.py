@@ -42,10 +42,22 @@ class NameTaken(Conflict):
     code = "name_taken"
 
 
+class SecretKeyMissing(InvalidInput):
+    """Credentials were sent, but there is no key to encrypt them with (LEDGER_SECRET_KEY)."""
+
+    code = "secret_key_missing"
+
+
 class Busy(LedgerError):
     """Optimistic-concurrency retries ran out: the client may simply try again."""
 
     code = "busy"
+
+
+class Unavailable(LedgerError):
+    """Something the request needs cannot be used right now (not the client's fault)."""
+
+    code = "unavailable"
 
 
 class Unauthorized(LedgerError):

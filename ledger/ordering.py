@@ -21,9 +21,10 @@ from eventsourcing.utils import get_topic
 from ledger import ids
 from ledger.application import MAX_ATTEMPTS, LedgerApplication
 from ledger.codes import check_code, check_text
-from ledger.errors import Busy, InvalidInput, NotFound
+from ledger.errors import Busy, InvalidInput, NotFound, SecretKeyMissing
 from ledger.orders import Order, OrderLine, OrderStatus, StockAction, StockChange
-from ledger.platforms import Platform
+from ledger.platform_settings import parse_platform
+from ledger.platforms import WITHOUT_A_KEY_MESSAGE, CredentialVault, Platform
 from ledger.stock import MovementKind, Stock
 
 
@@ -36,6 +37,13 @@ class OrderOutcome:
     position: int | None = None  # of the write, for ?after= reads; None when nothing changed
 
 
+@dataclass(frozen=True)
+class _CredentialChange:
+    set_names: set[str]  # recorded as set: written now, or by a write whose event is missing
+    deleted_names: set[str]  # recorded as deleted
+    wrote: bool  # whether this attempt wrote to the vault
+
+
 class _Acknowledged(Exception):
     """The platform's policy does not import the order yet."""
 
@@ -44,23 +52,31 @@ Decision = Callable[[Order | None], tuple[Order, list[StockChange]]]
 
 
 class OrderDesk:
-    def __init__(self, app: LedgerApplication) -> None:
+    def __init__(self, app: LedgerApplication, vault: CredentialVault | None = None) -> None:
         self.app = app
+        self.vault = vault
 
     # -- platforms ---------------------------------------------------------------------------
 
-    def configure(
-        self, name: str, settings: dict[str, Any]
-    ) -> tuple[Platform, list[Order], int | None]:
-        """Create or change a platform; orders held for a reason it resolves are imported.
+    def configure(self, name: str, body: object) -> tuple[Platform, list[Order], int | None]:
+        """Create or change a platform from a PUT's body (checked first: nothing is recorded
+        unless all of it holds); orders held for a reason it resolves are imported.
         Returns the platform, the orders released, and the position of the last write."""
+        request = parse_platform(body)
+        if request.credentials and (self.vault is None or not self.vault.can_encrypt):
+            # Deletions too: legacy credentials that cannot be moved out of the event log
+            # without a key must not be half-changed either.
+            raise SecretKeyMissing(WITHOUT_A_KEY_MESSAGE, field="credentials")
         key = ids.platform_id(name)
+        wrote = False
         for attempt in range(MAX_ATTEMPTS):
             platform: Platform | None = self.app.loader.load_many([key]).get(key)
+            change = self._store_credentials(name, platform, request.credentials, rewrite=wrote)
+            wrote = wrote or change.wrote
             if platform is None:
-                platform = Platform(name=name, settings=settings)
+                platform = Platform.configured(name, request.settings, change.set_names)
             else:
-                platform.reconfigure(settings)
+                platform.reconfigure(request.settings, change.set_names, change.deleted_names)
             try:
                 positions = self.app.store_events(list(platform.collect_events()))
                 break
@@ -79,6 +95,48 @@ class OrderDesk:
                     released.append(outcome.order)
                 position = max(position or 0, outcome.position or 0) or None
         return platform, released, position
+
+    def _store_credentials(
+        self,
+        name: str,
+        platform: Platform | None,
+        changes: dict[str, str | None],
+        *,
+        rewrite: bool,
+    ) -> _CredentialChange:
+        """Write the credential changes to the vault, before the event that records them, and
+        return the names set and deleted that the event must record.
+
+        The vault first, the event second: a crash between them leaves the new values with the
+        old event. Adapters built from then on read the new values; the ones already running
+        keep the old until the next PUT (which finds the stored revision ahead of the
+        platform's and records the change) or a restart. The other order could leave an
+        event naming a credential that was never stored.
+
+        ``rewrite``: this PUT wrote in an earlier attempt that lost a race to another writer,
+        whose event may now vouch for values this PUT overwrote; writing them again under the
+        next revision makes the event that follows record them."""
+        if self.vault is None:
+            return _CredentialChange(set(), set(), wrote=False)
+        revision = platform.credentials_revision if platform is not None else 0
+        known = platform.credential_names if platform is not None else frozenset()
+        held = self.vault.held(name, platform)
+        values = {
+            n: v
+            for n, v in changes.items()
+            if v is not None
+            and (rewrite or held.get(n, revision) > revision or not self.vault.holds(name, n, v))
+        }
+        deleted = {n for n, v in changes.items() if v is None and n in held}
+        if values or deleted:
+            self.vault.write(name, values, deleted, revision + 1)
+        now = (set(held) | set(values)) - deleted
+        unfinished = {n for n, r in held.items() if r > revision and n in now}
+        return _CredentialChange(
+            set(values) | unfinished | (now - known),
+            set(known) - now,
+            wrote=bool(values or deleted),
+        )
 
     def platform(self, name: str) -> Platform:
         key = ids.platform_id(name)

@@ -1,13 +1,23 @@
 """A sales platform as the seller configured it: which orders to import, and how.
 
-Credentials are kept for the adapters that talk to the platform and are never shown back.
+Credentials never enter the event log: they are stored encrypted, outside it, by a
+``CredentialVault`` (``adapters/credentials.py``), in a table the ledger can overwrite and
+delete. The events record only which credential names were set or deleted; the aggregate knows
+the names it holds and a revision that changes with every credential change, which is how the
+dispatcher knows to rebuild its adapter and send everything again without ever comparing
+secrets.
+
+Events written before that (class version 1) hold the whole credentials in their settings.
+Upcasting lifts them out of the settings on load, into ``legacy_credentials``, a mapping whose
+``repr`` shows names only, kept for one purpose: the vault copies them into its table on first
+use. A later credential change supersedes them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator, Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -37,28 +47,127 @@ _FIRST_IMPORTED = {
 }
 
 
+class LegacyCredentials(Mapping[str, str]):
+    """Credential values read from an event of before they left the event log. Its ``repr``
+    names the credentials and never shows a value, so no log of an event or an aggregate can."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = {str(k): "" if v is None else str(v) for k, v in values.items()}
+
+    def __getitem__(self, name: str) -> str:
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"LegacyCredentials(names={sorted(self._values)!r})"
+
+
+def _upcast_settings(state: dict[str, Any]) -> None:
+    """Version 1 events held credential values in their settings: lift them out."""
+    settings = dict(state["settings"])
+    legacy = settings.pop("credentials", None) or {}
+    state["settings"] = settings
+    state["credentials_set"] = sorted(legacy)
+    state["credentials_deleted"] = []
+    state["legacy_credentials"] = LegacyCredentials(legacy)
+
+
 class Platform(Aggregate):
     @staticmethod
     def create_id(name: str) -> UUID:
         return ids.platform_id(name)
 
     class Configured(Aggregate.Created):
+        class_version = 2
         name: str
         settings: dict[str, Any]
+        credentials_set: list[str] | None
+        credentials_deleted: list[str] | None
+
+        upcast_v1_v2 = staticmethod(_upcast_settings)
+
+        def apply(self, platform: Platform) -> None:
+            platform.note_credentials(self)
 
     class Reconfigured(Aggregate.Event):
+        class_version = 2
         settings: dict[str, Any]
+        credentials_set: list[str] | None
+        credentials_deleted: list[str] | None
+
+        upcast_v1_v2 = staticmethod(_upcast_settings)
 
         def apply(self, platform: Platform) -> None:
             platform.settings = dict(self.settings)
+            platform.note_credentials(self)
 
-    def __init__(self, name: str, settings: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        name: str,
+        settings: dict[str, Any],
+        credentials_set: list[str] | None = None,
+        credentials_deleted: list[str] | None = None,
+    ) -> None:
         self.name = name
         self.settings = dict(settings)
+        self.credential_names: frozenset[str] = frozenset()
+        self.credentials_revision = 0
+        self.legacy_credentials: LegacyCredentials | None = None
 
-    def reconfigure(self, settings: dict[str, Any]) -> None:
-        if settings != self.settings:
-            self.trigger_event(Platform.Reconfigured, settings=settings)
+    @classmethod
+    def configured(
+        cls, name: str, settings: dict[str, Any], credentials_set: Collection[str] = ()
+    ) -> Platform:
+        return cls(
+            name=name,
+            settings=settings,
+            credentials_set=sorted(credentials_set),
+            credentials_deleted=[],
+        )
+
+    def reconfigure(
+        self,
+        settings: dict[str, Any],
+        credentials_set: Collection[str] = (),
+        credentials_deleted: Collection[str] = (),
+    ) -> None:
+        """Record new settings and credential changes, if there are any."""
+        if settings != self.settings or credentials_set or credentials_deleted:
+            self.trigger_event(
+                Platform.Reconfigured,
+                settings=settings,
+                credentials_set=sorted(credentials_set),
+                credentials_deleted=sorted(credentials_deleted),
+            )
+
+    def note_credentials(self, event: Configured | Reconfigured) -> None:
+        legacy: LegacyCredentials | None = event.__dict__.get("legacy_credentials")
+        if legacy is not None:
+            # A version 1 event: the whole credentials as they stood then.
+            if self.legacy_credentials is None or dict(legacy) != dict(self.legacy_credentials):
+                self.credentials_revision += 1 if (legacy or self.credential_names) else 0
+            self.credential_names = frozenset(legacy)
+            self.legacy_credentials = legacy
+        elif event.credentials_set or event.credentials_deleted:
+            names = (self.credential_names | set(event.credentials_set or ())) - set(
+                event.credentials_deleted or ()
+            )
+            self.credential_names = frozenset(names)
+            self.credentials_revision += 1
+            # The vault copied any legacy values before this change was decided.
+            self.legacy_credentials = None
+
+    def __repr__(self) -> str:
+        return (
+            f"Platform(name={self.name!r}, version={self.version}, "
+            f"credentials={sorted(self.credential_names)!r}, "
+            f"credentials_revision={self.credentials_revision})"
+        )
 
     @property
     def type(self) -> PlatformType:
@@ -101,7 +210,42 @@ class Platform(Aggregate):
         return None
 
     def public(self) -> dict[str, Any]:
-        """The settings without credentials."""
-        shown = {k: v for k, v in self.settings.items() if k != "credentials"}
-        shown["credentials"] = sorted((self.settings.get("credentials") or {}).keys())
-        return {"name": self.name, **shown}
+        """The settings, with the names of the credentials held (never their values)."""
+        return {"name": self.name, **self.settings, "credentials": sorted(self.credential_names)}
+
+
+WITHOUT_A_KEY_MESSAGE = (
+    "credentials are stored encrypted, and this ledger has no secret key: set "
+    "LEDGER_SECRET_KEY (the same in every process) and send them again"
+)
+
+
+class CredentialVault(Protocol):
+    """Where credential values live, outside the event log (``adapters/credentials.py``).
+
+    Each stored credential carries the revision it was written for: one above the platform's
+    ``credentials_revision`` means a write whose event was never recorded (a crash, or a
+    concurrent PUT that has not saved yet).
+    """
+
+    @property
+    def can_encrypt(self) -> bool:
+        """Whether a key is set: without one, no credential can be set or deleted."""
+        ...
+
+    def held(self, name: str, platform: Platform | None) -> dict[str, int]:
+        """The credential names stored for platform ``name``, each with the revision it was
+        written for (after copying the platform's legacy credentials, if it has any and none
+        are stored)."""
+        ...
+
+    def holds(self, platform: str, name: str, value: str) -> bool:
+        """Whether ``name`` is stored with exactly ``value`` (False if unreadable)."""
+        ...
+
+    def write(
+        self, platform: str, values: Mapping[str, str], deleted: Collection[str], revision: int
+    ) -> None:
+        """Store (overwrite) ``values`` for ``revision`` and erase ``deleted``, in one
+        transaction; without a key, raise ``SecretKeyMissing`` before changing anything."""
+        ...

@@ -22,6 +22,11 @@ router = APIRouter(tags=["platforms"])
         401: {"model": ErrorOut, "description": "invalid_signature: the secret or signature."},
         404: {"model": ErrorOut, "description": "No such platform."},
         422: {"model": ErrorOut, "description": "The body is not JSON, or not an order."},
+        503: {
+            "model": ErrorOut,
+            "description": "credentials_unavailable: the platform's stored secret cannot be "
+            "read (see its status); the platform should send the notification again later.",
+        },
     },
     summary="A platform's order notification (VTEX hook, or a signed webhook order)",
     description="No bearer token: VTEX hooks carry the platform's `hook_secret` in "
@@ -39,5 +44,11 @@ router = APIRouter(tags=["platforms"])
 async def hook(name: Name, request: Request, container: ContainerDep) -> dict[str, Any]:
     body = await request.body()
     return await run_in_threadpool(
-        receive, container.orders, container.vtex, name, request.headers, body
+        receive,
+        container.orders,
+        container.vtex,
+        container.credentials.read,
+        name,
+        request.headers,
+        body,
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 
 
 @dataclass
@@ -43,7 +44,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# PostgreSQL servers get a secret key (they need one to store platform credentials); SQLite
+# servers create their key file, as a SQLite deployment does. LEDGER_SECRET_KEY="" unsets it.
+TEST_SECRET_KEY = Fernet.generate_key().decode()
+
+
 def start_server(database_url: str, workdir: Path, **env: str) -> Server:
+    if database_url.startswith("postgres"):
+        env = {"LEDGER_SECRET_KEY": TEST_SECRET_KEY, **env}
     port = free_port()
     admin = secrets.token_urlsafe(16)
     log = workdir / f"server-{port}.log"

@@ -24,7 +24,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.vtex_emulator import VtexEmulator
-from tests.e2e.conftest import Server, start_server, stop_server
+from tests.e2e.conftest import TEST_SECRET_KEY, Server, start_server, stop_server
 
 HOOK_SECRET = "hook-s3cret"
 FAST_RETRIES = {
@@ -383,6 +383,8 @@ def _worker(database_url: str, log: Path, **env: str) -> subprocess.Popen[bytes]
             # A killed worker's claims wait out their lease (2 x timeout + 5 s) before
             # the other takes them over.
             "LEDGER_PLATFORM_TIMEOUT": "2",
+            # The API's key: every process reads the credentials it stored.
+            "LEDGER_SECRET_KEY": TEST_SECRET_KEY,
             "PYTHONFAULTHANDLER": "1",  # stacks on SIGABRT: see stop_workers
             **FAST_RETRIES,
             **env,
