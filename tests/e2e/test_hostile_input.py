@@ -101,6 +101,14 @@ def hook(payload: Any) -> Send:
     return send
 
 
+def put(path: str, payload: Any) -> Send:
+    return lambda client: client.put(path, content=json.dumps(payload), headers=JSON)
+
+
+def platform(**changes: Any) -> dict[str, Any]:
+    return {"type": "vtex", "base_url": "https://shop.vtexcommercestable.com.br"} | changes
+
+
 def cases() -> Iterator[tuple[str, Send]]:
     for name, value in QUANTITIES.items():
         yield f"movement quantity: {name}", post("/movements", movement(quantity=value))
@@ -134,6 +142,39 @@ def cases() -> Iterator[tuple[str, Send]]:
         yield f"hook item sku: {name}", hook(order(items=item(sku=value)))
         yield f"invoice number: {name}", post("/orders/shop/o1/invoice", {"number": value})
         yield f"token name: {name}", post("/tokens", {"name": value, "permissions": ["read"]})
+    for name, value in CODES.items():
+        for field in ("warehouses", "skus"):
+            entry = {"main": value} if field == "warehouses" else {"SKU-1": value}
+            yield f"platform {field} id: {name}", put("/platforms/vtex", platform(**{field: entry}))
+            yield (
+                f"platform {field} key: {name}",
+                put("/platforms/vtex", platform(**{field: {value: "x1"}})),
+            )
+        # The ledger's carrier is a code; the platform's carrier name, one line of text.
+        carriers = {value: "pac"} if name in LINES else {"PAC": value}
+        yield (
+            f"platform carrier mapping: {name}",
+            put("/platforms/vtex", platform(carriers=carriers)),
+        )
+    for name, token in {
+        "a line feed": "abc\ndef",
+        "a space": "abc def",
+        "non-ASCII": "tökén",
+        "NUL": "abc\x00",
+    }.items():
+        credentials = {"app_key": "vtexappkey-shop", "app_token": token}
+        yield (
+            f"platform credential with {name}",
+            put("/platforms/vtex", platform(credentials=credentials)),
+        )
+    for url in (
+        "not a url",
+        "https://",
+        "ftp://shop.example",
+        "http://shop.example",
+        "https://a b",
+    ):
+        yield f"platform base_url {url!r}", put("/platforms/vtex", platform(base_url=url))
     for name, value in LINES.items():
         if name not in ("line feed", "tab"):  # a note and a reference may hold those
             yield f"movement note: {name}", post("/movements", movement(note=value))
