@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
 import socket
@@ -16,13 +17,16 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
+from tests.e2e import zygote
+from tests.e2e.zygote import ForkedProcess
+
 
 @dataclass
 class Server:
     url: str
     admin_token: str
     database_url: str
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | ForkedProcess
     log: Path
 
     def client(self, token: str | None = None, **kwargs: object) -> httpx.Client:
@@ -49,41 +53,60 @@ def free_port() -> int:
 TEST_SECRET_KEY = Fernet.generate_key().decode()
 
 
+# One per test process: it forks each server from a process that has imported the ledger.
+_ZYGOTE = zygote.Zygote()
+atexit.register(_ZYGOTE.close)
+
+
 def start_server(database_url: str, workdir: Path, **env: str) -> Server:
     if database_url.startswith("postgres"):
         env = {"LEDGER_SECRET_KEY": TEST_SECRET_KEY, **env}
+    for _ in range(3):
+        try:
+            return _start_server(database_url, workdir, env)
+        except _PortTaken:  # another test process took the free port first: take another
+            continue
+    raise RuntimeError("no free port could be bound three times in a row")
+
+
+class _PortTaken(Exception):
+    pass
+
+
+def _start_server(database_url: str, workdir: Path, env: dict[str, str]) -> Server:
     port = free_port()
     admin = secrets.token_urlsafe(16)
     log = workdir / f"server-{port}.log"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from api.cli import main; main()",
-            "serve",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env={
-            **os.environ,
-            "LEDGER_DATABASE_URL": database_url,
-            "LEDGER_ADMIN_TOKEN": admin,
-            # A bound on ?after= waits, not a timing claim: a 50,000-row batch is 100,000
-            # events for three views to read.
-            "LEDGER_READ_WAIT_SECONDS": "60",
-            **env,
-        },
-        cwd=workdir,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    argv = ["serve", "--port", str(port), "--log-level", "warning"]
+    environment = {
+        **os.environ,
+        "LEDGER_DATABASE_URL": database_url,
+        "LEDGER_ADMIN_TOKEN": admin,
+        # A bound on ?after= waits, not a timing claim: a 50,000-row batch is 100,000
+        # events for three views to read.
+        "LEDGER_READ_WAIT_SECONDS": "60",
+        **env,
+    }
+    process: subprocess.Popen[bytes] | ForkedProcess
+    if zygote.enabled():
+        process = _ZYGOTE.start(argv, environment, workdir, log)
+    else:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from api.cli import main; main()", *argv],
+            env=environment,
+            cwd=workdir,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    # Generous: on a loaded machine (CI runs two test processes) a start takes seconds.
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited: {log.read_text()}")
+            text = log.read_text()
+            if "address already in use" in text:
+                raise _PortTaken
+            raise RuntimeError(f"server exited: {text}")
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return Server(url, admin, database_url, process, log)
