@@ -26,8 +26,9 @@ from adapters.vtex_emulator import VtexEmulator
 from api.settings import Settings
 from api.wiring import build
 from tests.e2e.conftest import TEST_SECRET_KEY, Server, start_server, stop_server
-from tests.e2e.test_platforms_http import eventually, move
+from tests.e2e.test_platforms_http import move
 from tests.integration.test_credentials import legacy_settings, write_legacy_platform
+from tests.waiting import eventually
 
 HOOK_HEADER = "X-Ledger-Hook-Secret"
 

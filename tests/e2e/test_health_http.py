@@ -6,10 +6,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -19,15 +16,7 @@ from api.wiring import build
 from ledger.movements import MovementRequest
 from ledger.stock import Stock
 from tests.e2e.conftest import Server, start_server, stop_server
-
-
-def eventually(check: Callable[[], Any], timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.1)
+from tests.waiting import eventually
 
 
 def test_probes_answer_without_a_token(server: Server) -> None:

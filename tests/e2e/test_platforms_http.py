@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,24 +25,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.vtex_emulator import VtexEmulator
 from tests.e2e.conftest import TEST_SECRET_KEY, Server, start_server, stop_server
+from tests.waiting import eventually
 
 HOOK_SECRET = "hook-s3cret"
 FAST_RETRIES = {
     "LEDGER_DISPATCH_BACKOFF_BASE": "0.1",
     "LEDGER_DISPATCH_BACKOFF_CAP": "1",
 }
-
-
-def eventually(check: Callable[[], Any], timeout: float = 60, what: str = "") -> Any:
-    """Poll until ``check`` returns something truthy (a bound on waiting, not a timing claim)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"never happened: {what} (last: {last!r})")
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import Server, start_server, stop_server
-from tests.e2e.test_platforms_http import eventually
+from tests.waiting import eventually
 
 SECRET = "webhook-s3cret"
 

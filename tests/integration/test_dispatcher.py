@@ -17,6 +17,7 @@ from adapters.dispatcher import DispatchConfig, Dispatcher
 from adapters.platform_jobs import PlatformJobs
 from api.wiring import Container
 from ledger.platforms import Platform
+from tests.waiting import eventually
 
 FAST = DispatchConfig(backoff_base=0.05, backoff_cap=0.3, tick=0.02, gap=0, refresh=0.2)
 
@@ -83,17 +84,6 @@ def test_a_claim_outlived_by_its_wait_for_the_rate_is_not_sent(container: Contai
     assert store.status("shop")["delivered"] == 4, store.status("shop")
 
 
-def wait_until(check: Any, what: str, timeout: float = 60) -> Any:
-    """A bound on waiting, not a timing claim."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"never happened: {what}")
-
-
 def owe(store: DeliveryStore, platform: str, sku: str, quantity: str, position: int) -> None:
     payload = {"sku": sku, "warehouse": "main", "platform_warehouse": "W", "quantity": quantity}
     store.enqueue(
@@ -141,7 +131,7 @@ def test_a_crashing_adapter_is_reported_counted_and_retried_until_it_delivers(
     owe(store, "shop", "A", "7", 1)
     dispatcher.start()
     try:
-        retrying = wait_until(
+        retrying = eventually(
             lambda: [d for d in store.status("shop")["retrying_deliveries"] if d["attempts"] >= 2],
             "the crash is retried",
         )
@@ -165,7 +155,7 @@ def test_a_crashing_adapter_is_reported_counted_and_retried_until_it_delivers(
             for line in metrics.splitlines()
         ), metrics
         adapter.broken = False  # the cause is gone
-        wait_until(lambda: store.status("shop")["delivered"] == 1, "delivered at last")
+        eventually(lambda: store.status("shop")["delivered"] == 1, "delivered at last")
     finally:
         dispatcher.stop()
     assert adapter.received == ["7"]
@@ -190,15 +180,15 @@ def test_a_platform_that_cannot_be_served_stops_no_other(container: Container) -
     owe(store, "good", "A", "2", 2)
     dispatcher.start()
     try:
-        wait_until(lambda: store.status("good")["delivered"] == 1, "the good platform delivers")
-        bad = wait_until(lambda: store.status("bad"), "the bad platform's status")
+        eventually(lambda: store.status("good")["delivered"] == 1, "the good platform delivers")
+        bad = eventually(lambda: store.status("bad"), "the bad platform's status")
         assert bad["failing"]
         assert "credentials unreadable" in bad["halted"]
         assert bad["pending"] == 1
         owe(store, "good", "B", "3", 3)  # and keeps delivering
-        wait_until(lambda: store.status("good")["delivered"] == 2, "the good one carries on")
+        eventually(lambda: store.status("good")["delivered"] == 2, "the good one carries on")
         fixed.set()  # tried again at the next refresh
-        wait_until(lambda: store.status("bad")["delivered"] == 1, "the bad one recovers")
+        eventually(lambda: store.status("bad")["delivered"] == 1, "the bad one recovers")
         assert not store.status("bad")["failing"]
     finally:
         dispatcher.stop()
@@ -237,7 +227,7 @@ def test_one_platforms_broken_settings_stop_no_other_platforms_jobs(
     )
     try:
         jobs.run_due()
-        wait_until(lambda: "feed" in store.jobs("good:"), "the good platform's feed runs")
+        eventually(lambda: "feed" in store.jobs("good:"), "the good platform's feed runs")
         setup = store.jobs("bad:")["setup"]["report"]
         assert "UnicodeEncodeError" in setup["errors"][0]
         jobs.run_due()  # said once, and the good platform's next round still runs

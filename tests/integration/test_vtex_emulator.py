@@ -11,7 +11,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import pytest
 from adapters.vtex_emulator import VtexEmulator
 from adapters.vtex_emulator.official import SPECS_ENV, OfficialSchemas
 from tests.vtex_contract import require_official
+from tests.waiting import eventually
 
 APP_KEY = "vtexappkey-test"
 APP_TOKEN = "secret-token"
@@ -60,16 +61,6 @@ TRACKING = {
     "courier": "Correios",
     "dispatchedDate": None,
 }
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    """Poll until ``check`` holds (a bound on waiting, not a timing claim)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.01)
 
 
 def own(errors: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
@@ -692,7 +683,7 @@ def test_slow_answers_late_but_normally(emulator: VtexEmulator, client: httpx.Cl
     # A client that gives up early still had its update applied.
     with pytest.raises(httpx.ReadTimeout):
         client.put(path, json=put_body(6), timeout=0.1)
-    assert wait_for(lambda: emulator.stock("1", "1") == 6)
+    assert eventually(lambda: emulator.stock("1", "1") == 6)
 
 
 def test_drop_reads_the_request_and_closes_without_an_answer(
@@ -729,7 +720,7 @@ def test_down_refuses_connections_then_comes_back_by_itself(
         except httpx.ConnectError:
             return False
 
-    assert wait_for(back)
+    assert eventually(back)
     assert emulator.url == url
     assert emulator.stock("1", "1") == 1
 
@@ -830,14 +821,14 @@ def test_hook_is_pinged_then_notified_of_state_changes(
     emulator.configure_hook(receiver.url, {"X-Hook-Token": "abc"})
     emulator.set_state("1-01", "ready-for-handling")
 
-    assert wait_for(lambda: len(receiver.received) == 2)
+    assert eventually(lambda: len(receiver.received) == 2)
     (ping_headers, ping), (headers, body) = receiver.received
     assert ping == {"hookConfig": "ping"}
     assert ping_headers["X-Hook-Token"] == headers["X-Hook-Token"] == "abc"
     assert body["OrderId"] == "1-01"
     assert (body["LastState"], body["State"]) == ("payment-pending", "ready-for-handling")
     assert body["Origin"] == {"Account": "test", "Key": APP_KEY}
-    deliveries = wait_for(
+    deliveries = eventually(
         lambda: len(emulator.hook_deliveries()) == 2 and emulator.hook_deliveries()
     )
     assert [(d["kind"], d["status"]) for d in deliveries] == [("ping", 200), ("notification", 200)]
@@ -850,7 +841,7 @@ def test_the_hook_notification_follows_vtex_schema(
     emulator.configure_hook(receiver.url, {})
     emulator.set_state("1-01", "ready-for-handling")
 
-    assert wait_for(lambda: len(receiver.received) == 2)
+    assert eventually(lambda: len(receiver.received) == 2)
     raw = json.dumps(receiver.received[1][1]).encode()
     # The spec documents the notification as the 200 answer of the hook configuration.
     assert schemas.response_problems("POST", "/api/orders/hook/config", 200, raw) == []
@@ -903,7 +894,7 @@ def test_control_api_drives_state_and_faults(emulator: VtexEmulator, client: htt
     assert down.is_success
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{control}/requests")
-    assert wait_for(lambda: emulator.running)
+    assert eventually(lambda: emulator.running)
 
     assert httpx.post(f"{control}/reset").is_success
     assert httpx.get(f"{control}/inventory").json() == []
