@@ -13,7 +13,7 @@ every SKU shows its last quantity. It prints the figures the issue asks for:
 - recovery → convergence: until the last SKU shows its final quantity;
 - recovery → first delivery (the next probe after recovery);
 - what the bound says: the backoff cap plus pending / rate;
-- requests the outage cost (how many the emulator answered 500), to show that a failing
+- requests the outage cost (how many the emulator answered 503), to show that a failing
   platform is probed, not sent every row at every backoff;
 - the platform's status at the end of the outage.
 
@@ -29,20 +29,17 @@ import os
 import random
 import secrets
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import httpx
-import psycopg
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
 from append import DEFAULT_DATABASE_URL, Server, machine, post_batch  # noqa: E402
-from publish_lag import Emulator  # noqa: E402
+from publish_lag import Emulator, connect_vtex, ledger_and_vtex  # noqa: E402
 
 SEED = 1_000_000
 CAP = 60.0  # LEDGER_DISPATCH_BACKOFF_CAP's default
@@ -51,7 +48,7 @@ RATE = 50.0  # a platform's default rate_limit
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--outage", type=float, default=300.0, help="seconds VTEX answers 500")
+    parser.add_argument("--outage", type=float, default=300.0, help="seconds VTEX answers 503")
     parser.add_argument("--skus", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=10.0, help="movements per second")
     parser.add_argument(
@@ -62,39 +59,18 @@ def main() -> int:
     for line in machine(args.database_url):
         print(f"machine: {line}")
     run = secrets.token_hex(3)
-    schema = f"bench_outage_{run}"
-    with psycopg.connect(args.database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    workdir = Path(tempfile.mkdtemp(prefix="ledger-bench-outage-"))
-    server = Server(f"{args.database_url}?schema={schema}", workdir / "server.log")
-    for key in [k for k in server.env if k.startswith("LEDGER_DISPATCH_")]:
-        del server.env[key]  # the defaults, whatever the shell says
-    vtex = Emulator(workdir / "emulator.log")
-    try:
-        server.start()
+    with ledger_and_vtex(args.database_url, f"outage_{run}", default_dispatch=True) as (
+        server,
+        vtex,
+    ):
         return measure(server, vtex, args, run)
-    finally:
-        server.stop()
-        vtex.close()
-        print(f"logs: {workdir}")
-        with psycopg.connect(args.database_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
 def measure(server: Server, vtex: Emulator, args: argparse.Namespace, run: str) -> int:
     headers = {"Authorization": f"Bearer {server.token}"}
     client = httpx.Client(base_url=server.url, headers=headers, timeout=60)
     skus = [f"U{run}-{k:04d}" for k in range(args.skus)]
-    response = client.put(
-        "/platforms/vtex",
-        json={
-            "type": "vtex",
-            "base_url": vtex.url,
-            "credentials": {"app_key": vtex.app_key, "app_token": vtex.app_token},
-            "warehouses": {"main": "1_1"},
-        },
-    )
-    response.raise_for_status()
+    connect_vtex(client, vtex)
     seed = [
         {"movement_id": f"seed-{s}", "sku": s, "kind": "manual", "quantity": str(SEED)}
         for s in skus
@@ -184,7 +160,7 @@ def measure(server: Server, vtex: Emulator, args: argparse.Namespace, run: str) 
     )
     print(
         f"at the end of the outage: {waiting} deliveries waiting ({at_end['retrying']} "
-        f"retrying), failing {at_end['failing']}; the outage cost {refused} requests answered 500"
+        f"retrying), failing {at_end['failing']}; the outage cost {refused} requests answered 503"
     )
     print(
         f"recovery -> first delivery: {first - recovered_wall:.1f} s; recovery -> convergence: "

@@ -26,6 +26,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -111,37 +113,57 @@ def main() -> int:
     for line in machine(args.database_url):
         print(f"machine: {line}")
     run = secrets.token_hex(3)
-    schema = f"bench_publish_{run}"
-    with psycopg.connect(args.database_url, autocommit=True) as conn:
+    with ledger_and_vtex(args.database_url, f"publish_{run}") as (server, vtex):
+        return measure(server, vtex, args, run)
+
+
+@contextmanager
+def ledger_and_vtex(
+    database_url: str, name: str, *, default_dispatch: bool = False
+) -> Iterator[tuple[Server, Emulator]]:
+    """``ledger serve`` on a fresh schema ``bench_<name>`` and the VTEX emulator, both started;
+    both stopped and the schema dropped afterwards, whatever happens. ``default_dispatch``
+    drops any ``LEDGER_DISPATCH_*`` setting of the shell, so that the defaults are measured."""
+    schema = f"bench_{name}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    workdir = Path(tempfile.mkdtemp(prefix="ledger-bench-publish-"))
-    server = Server(f"{args.database_url}?schema={schema}", workdir / "server.log")
+    workdir = Path(tempfile.mkdtemp(prefix=f"ledger-bench-{name}-"))
+    server = Server(f"{database_url}?schema={schema}", workdir / "server.log")
+    if default_dispatch:
+        for key in [k for k in server.env if k.startswith("LEDGER_DISPATCH_")]:
+            del server.env[key]
     vtex = Emulator(workdir / "emulator.log")
     try:
         server.start()
-        return measure(server, vtex, args, run)
+        yield server, vtex
     finally:
         server.stop()
         vtex.close()
-        with psycopg.connect(args.database_url, autocommit=True) as conn:
+        print(f"logs: {workdir}")
+        with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+def connect_vtex(client: httpx.Client, vtex: Emulator, **settings: object) -> None:
+    """Make the emulator the ledger's platform ``vtex``, warehouse ``main`` mapped."""
+    response = client.put(
+        "/platforms/vtex",
+        json={
+            "type": "vtex",
+            "base_url": vtex.url,
+            "credentials": {"app_key": vtex.app_key, "app_token": vtex.app_token},
+            "warehouses": {"main": "1_1"},
+            **settings,
+        },
+    )
+    response.raise_for_status()
 
 
 def measure(server: Server, vtex: Emulator, args: argparse.Namespace, run: str) -> int:
     headers = {"Authorization": f"Bearer {server.token}"}
     skus = [f"P{run}-{k:04d}" for k in range(args.skus)]
     with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
-        response = client.put(
-            "/platforms/vtex",
-            json={
-                "type": "vtex",
-                "base_url": vtex.url,
-                "credentials": {"app_key": vtex.app_key, "app_token": vtex.app_token},
-                "warehouses": {"main": "1_1"},
-                "rate_limit": 1000,
-            },
-        )
-        response.raise_for_status()
+        connect_vtex(client, vtex, rate_limit=1000)
     seed = [
         {"movement_id": f"seed-{s}", "sku": s, "kind": "manual", "quantity": str(SEED)}
         for s in skus
