@@ -39,10 +39,21 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
+# They use no setting of the ledger's: a broken setting must not stop them, least of all
+# `secret-key`, which prints the value that mends a broken LEDGER_SECRET_KEY.
+_SELF_CONTAINED = {"secret-key", "demo"}
+
+
 @cli.callback()
-def _every_command() -> None:
+def _every_command(ctx: typer.Context) -> None:
     """An event-sourced stock ledger."""
-    settings = _settings()
+    if ctx.invoked_subcommand in _SELF_CONTAINED:
+        try:
+            settings = Settings()
+        except ValidationError:
+            settings = Settings.model_construct()  # every default, logging's included
+    else:
+        settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
 
 

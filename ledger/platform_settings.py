@@ -257,11 +257,15 @@ def _number(
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         raise InvalidInput(f"{field} must be a number", field=field)
-    number = float(value)
+    floor = f"at least {least:g}" if least_allowed else f"more than {least:g}"
+    refusal = InvalidInput(f"{field} must be {floor} and at most {most:g}", field=field)
+    try:
+        number = float(value)  # an integer of 400 digits overflows: refused like any too large
+    except (OverflowError, ValueError):
+        raise refusal from None
     low_enough = number >= least if least_allowed else number > least
     if not math.isfinite(number) or not low_enough or number > most:
-        floor = f"at least {least:g}" if least_allowed else f"more than {least:g}"
-        raise InvalidInput(f"{field} must be {floor} and at most {most:g}", field=field)
+        raise refusal
     return number
 
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import httpx
+from cryptography.fernet import Fernet
 
 from tests.e2e.conftest import start_server, stop_server
 
@@ -41,30 +42,41 @@ def test_json_logs_are_one_object_per_line(sqlite_url: str, tmp_path: Path) -> N
     assert any(e["logger"] == "adapters.migrations" and e["level"] == "INFO" for e in entries)
 
 
-def test_cli_commands_log_the_same_way(sqlite_url: str, tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", "from api.cli import main; main()", "migrate"],
-        env={**os.environ, "LEDGER_DATABASE_URL": sqlite_url, "LEDGER_LOG_FORMAT": "json"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-        cwd=tmp_path,
-    )
-    entries = [json.loads(line) for line in done.stderr.splitlines()]
-    assert any(e["message"].startswith("applied ") for e in entries)
-
-
-def test_a_bad_setting_is_named_without_a_traceback(sqlite_url: str, tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", "from api.cli import main; main()", "migrate"],
-        env={**os.environ, "LEDGER_DATABASE_URL": sqlite_url, "LEDGER_LOG_LEVEL": "loud"},
+def ledger(command: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run one ``ledger`` command as a user would, in a folder of its own."""
+    return subprocess.run(
+        [sys.executable, "-c", "from api.cli import main; main()", command],
+        env={**os.environ, **env},
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
         cwd=tmp_path,
     )
+
+
+def test_cli_commands_log_the_same_way(sqlite_url: str, tmp_path: Path) -> None:
+    done = ledger("migrate", tmp_path, LEDGER_DATABASE_URL=sqlite_url, LEDGER_LOG_FORMAT="json")
+    assert done.returncode == 0, done.stderr
+    entries = [json.loads(line) for line in done.stderr.splitlines()]
+    assert any(e["message"].startswith("applied ") for e in entries)
+
+
+def test_a_bad_setting_is_named_without_a_traceback(sqlite_url: str, tmp_path: Path) -> None:
+    done = ledger("migrate", tmp_path, LEDGER_DATABASE_URL=sqlite_url, LEDGER_LOG_LEVEL="loud")
     assert done.returncode == 2
     assert "LEDGER_LOG_LEVEL" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_broken_secret_key_does_not_stop_the_command_that_mends_it(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    env = {"LEDGER_DATABASE_URL": sqlite_url, "LEDGER_SECRET_KEY": "not-a-key"}
+    refused = ledger("migrate", tmp_path, **env)
+    assert refused.returncode == 2
+    assert "LEDGER_SECRET_KEY" in refused.stderr
+    assert "not-a-key" not in refused.stderr
+    printed = ledger("secret-key", tmp_path, **env)
+    assert printed.returncode == 0, printed.stderr
+    Fernet(printed.stdout.strip())  # a usable key
