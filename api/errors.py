@@ -127,6 +127,8 @@ def install(app: FastAPI) -> None:
     async def database_unavailable(request: Request, error: Exception) -> JSONResponse:
         # The database is down, restarting or out of connections: the client may retry, and
         # the answer names neither the database's address nor anything it said.
+        if _is_defect(error):
+            return await unexpected(request, error)
         log.warning(
             "database unavailable on %s %s: %s",
             request.method,
@@ -156,6 +158,20 @@ _UNAVAILABLE: tuple[type[Exception], ...] = (
     psycopg_pool.PoolTimeout,
     sqlite3.OperationalError,  # "database is locked" beyond the busy timeout, a full disk
 )
+
+
+# What SQLite says when it is busy, locked, out of space or cannot open its file: worth a retry.
+# Every other OperationalError of SQLite's ("no such table", a syntax error) is our defect, and
+# a 503 would hide it.
+_SQLITE_TRANSIENT = ("locked", "busy", "disk", "unable to open", "full", "readonly")
+
+
+def _is_defect(error: BaseException) -> bool:
+    cause = error if isinstance(error, sqlite3.Error) else error.__cause__
+    if not isinstance(cause, sqlite3.OperationalError):
+        return False
+    said = str(cause).lower()
+    return not any(word in said for word in _SQLITE_TRANSIENT)
 
 
 def _methods_of(request: Request) -> list[str]:
