@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from adapters.credentials import CredentialsUnavailable
 from adapters.delivery_errors import DeliveryError
 from adapters.vtex_platform import HOOK_SECRET_HEADER, VtexPlatform
 from adapters.webhook import SIGNATURE_HEADER, signature_matches
@@ -40,8 +41,16 @@ def receive(
     body: bytes,
 ) -> dict[str, Any]:
     platform = orders.platform(name)
-    # Unreadable credentials raise CredentialsUnavailable: a 503, and the platform retries.
-    credentials = credentials_for(platform)
+    try:
+        credentials = credentials_for(platform)
+    except CredentialsUnavailable as error:
+        # A 503, and the platform retries. The hook takes no token: its caller hears that much
+        # and no more (the full reason names the key's source: the status and the log have it).
+        log.warning("hook of platform %s refused: %s", name, error.detail)
+        raise CredentialsUnavailable(
+            f"platform {name} cannot check this hook now; its status says why",
+            platform=name,
+        ) from None
     if platform.type is PlatformType.VTEX:
         message = _json(body)
         if isinstance(message, dict) and message.get("hookConfig") == "ping":

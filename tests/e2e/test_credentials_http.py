@@ -387,6 +387,9 @@ def test_a_changed_key_shows_in_the_platforms_status_and_nothing_breaks(
         hook = httpx.post(f"{after.url}/platforms/vtex/hook", json={"OrderId": "1-01"})
         assert hook.status_code == 503
         assert hook.json()["error"] == "credentials_unavailable"
+        # The hook takes no token: its caller learns nothing of where the key is kept.
+        assert "key" not in hook.json()["detail"], hook.text
+        assert str(tmp_path) not in hook.text
         assert get(after, "/platforms/vtex").json()["credentials"] == ["app_key", "app_token"]
         # Sending the credentials again under the new key repairs it.
         assert put(after, "vtex", vtex_body(vtex, credentials)).status_code == 200
