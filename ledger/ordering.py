@@ -261,6 +261,7 @@ class OrderDesk:
         return self._command(platform, order_id, lambda o: o.edit_lines(lines), recorded_by, lines)
 
     def get(self, platform: str, order_id: str) -> Order:
+        _check_ids(platform, order_id)
         found = self.app.loader.load_many([ids.order_id(platform, order_id)])
         order = found.get(ids.order_id(platform, order_id))
         if order is None:
@@ -277,6 +278,8 @@ class OrderDesk:
         recorded_by: str,
         extra_lines: list[OrderLine] | None = None,
     ) -> OrderOutcome:
+        _check_ids(platform, order_id)
+
         def decide(existing: Order | None) -> tuple[Order, list[StockChange]]:
             if existing is None:
                 raise NotFound(f"no {platform} order {order_id!r}", platform=platform)
@@ -362,3 +365,10 @@ class OrderDesk:
                     MovementKind.SALES_ORDER, -change.quantity, allow_negative=True, **common
                 )
         return opened
+
+
+def _check_ids(platform: str, order_id: str) -> None:
+    """An id no order can have is refused as such (422), not looked up (404): ids come from
+    paths too, and every entry point holds text to the same rules."""
+    check_code(platform, "platform")
+    check_code(order_id, "order_id")
