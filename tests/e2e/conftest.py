@@ -76,7 +76,8 @@ class _PortTaken(Exception):
 def _start_server(database_url: str, workdir: Path, env: dict[str, str]) -> Server:
     port = free_port()
     admin = secrets.token_urlsafe(16)
-    log = workdir / f"server-{port}.log"
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / f"server-{port}-{admin[:6]}.log"  # never an earlier server's log or exit
     argv = ["serve", "--port", str(port), "--log-level", "warning"]
     environment = {
         **os.environ,
@@ -109,9 +110,15 @@ def _start_server(database_url: str, workdir: Path, env: dict[str, str]) -> Serv
             raise RuntimeError(f"server exited: {text}")
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                # Our server, or another test process's that bound the port first?
+                mine = {"Authorization": f"Bearer {admin}"}
+                if httpx.get(f"{url}/views", headers=mine, timeout=10).status_code == 401:
+                    process.kill()
+                    raise _PortTaken
                 return Server(url, admin, database_url, process, log)
         except httpx.TransportError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     process.kill()
     raise RuntimeError(f"server did not start: {log.read_text()}")
 

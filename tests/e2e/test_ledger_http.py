@@ -14,7 +14,7 @@ import pytest
 
 from ledger.ids import stock_id
 from tests.conftest import POSTGRES_URL
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import Server, start_server, stop_server
 
 
 def movement(movement_id: str, quantity: str = "10", sku: str = "SKU-1", **extra: str) -> dict:
@@ -76,6 +76,39 @@ def test_a_read_right_after_a_write_shows_it_without_after(server: Server) -> No
                     "available": str(n + 1 - reserved),
                 }
             ]
+
+
+def test_a_read_shows_every_write_even_with_the_views_stopped(
+    database_url: str, tmp_path: Path
+) -> None:
+    # No background work: the stock-levels view never moves, so a read that leaned on it
+    # would miss every write below. Half the SKUs were seen by the view before it stopped.
+    seeded = start_server(database_url, tmp_path / "seeded")
+    with seeded.client() as client:
+        batch = [movement(f"seed-{n}", "5", sku=f"STOPPED-{n}") for n in range(0, 20, 2)]
+        written = client.post("/movements/batch", json={"movements": batch})
+        assert written.status_code == 201, written.text
+        seen = seeded.head()
+        assert client.get("/stock", params={"after": seen}).status_code == 200  # the view has them
+    stop_server(seeded)
+    stopped = start_server(database_url, tmp_path / "stopped", LEDGER_BACKGROUND="false")
+    try:
+        with stopped.client() as client:
+            for n in range(20):
+                sku, warehouse = f"STOPPED-{n}", "main" if n % 3 else f"w{n}"
+                body = movement(f"stopped-{n}", str(n + 1), sku=sku, warehouse=warehouse)
+                assert client.post("/movements", json=body).status_code == 201
+                expected = {warehouse: n + 1}
+                if n % 2 == 0:
+                    expected["main"] = expected.get("main", 0) + 5
+                read = client.get(f"/stock/{sku}")
+                assert read.status_code == 200, (sku, read.text)
+                shown = {w["warehouse"]: Decimal(w["physical"]) for w in read.json()["warehouses"]}
+                assert shown == expected, sku
+            levels = {v["name"]: v for v in stopped.views()["views"]}["stock_levels"]
+            assert levels["position"] == seen  # it never saw any of the reads' writes
+    finally:
+        stop_server(stopped)
 
 
 def test_exact_decimals_survive_the_round_trip(server: Server) -> None:

@@ -44,7 +44,8 @@ def _reap(*_: Any) -> None:
         code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
         target = _exits.pop(pid, None)
         if target is not None:
-            Path(target).write_text(str(code))
+            with contextlib.suppress(OSError):  # its folder is gone: no one is waiting for it
+                Path(target).write_text(str(code))
 
 
 def _child(request: dict[str, Any]) -> None:
