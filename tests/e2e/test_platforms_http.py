@@ -25,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.vtex_emulator import VtexEmulator
 from tests.e2e.conftest import TEST_SECRET_KEY, Server, start_server, stop_server
+from tests.vtex_contract import require_official
 from tests.waiting import eventually
 
 HOOK_SECRET = "hook-s3cret"
@@ -315,7 +316,7 @@ def test_an_outage_longer_than_any_attempt_limit_converges_by_itself(
             batch(client, [(f"seed-{s}", s, 100) for s in skus])
             eventually(lambda: converged(server, vtex, skus), what="seeded")
             outage_started = time.time()
-            vtex.fault(503, seconds=18, path_prefix="/api/logistics")
+            vtex.fault(503, path_prefix="/api/logistics")  # until cleared
             for second in range(12):
                 batch(client, [(f"down-{second}-{s}", s, -1) for s in skus[second % 3 :: 3]])
                 time.sleep(1)
@@ -326,6 +327,8 @@ def test_an_outage_longer_than_any_attempt_limit_converges_by_itself(
             assert during["failed"] == 0
             [first, *_] = during["retrying_deliveries"]
             assert first["attempts"] >= 1
+            # Past the old limit of 2 attempts, and still retrying: not failed.
+            assert max(d["attempts"] for d in during["retrying_deliveries"]) > 2, during
             assert first["first_failed_at"] >= outage_started
             assert "503" in first["last_error"]
             assert metric(server, "ledger_platform_failing", platform="vtex") == 1.0
@@ -336,6 +339,8 @@ def test_an_outage_longer_than_any_attempt_limit_converges_by_itself(
             # A failing platform never makes the service look unwell.
             ready = httpx.get(f"{server.url}/readyz", timeout=10)
             assert (ready.status_code, ready.json()["status"]) == (200, "ready")
+        time.sleep(max(0.0, outage_started + 18 - time.time()))  # the outage lasts 18 s
+        vtex.clear_faults()
         eventually(lambda: converged(server, vtex, skus), timeout=120, what="converged")
         after = status(server)["deliveries"]
         assert (after["failed"], after["retrying"], after["failing"]) == (0, 0, False)
@@ -449,8 +454,14 @@ def test_a_dispatcher_killed_in_an_outage_is_followed_by_one_that_converges(
             for n in range(4):
                 batch(client, [(f"b{n}-{s}", s, -2) for s in skus])
                 time.sleep(0.5)
+        started = time.time()
         worker = _worker(postgres_url, log)
-        time.sleep(3)  # the new worker meets the outage, and the killed one's claims lapse
+        # The new worker meets the outage itself (its probe is refused) before VTEX recovers:
+        # it takes over the failing state, and the killed one's claims, from the tables.
+        eventually(
+            lambda: any(r["fault"] and r["at"] > started + 1 for r in vtex.requests()),
+            what="the new worker's request refused by the outage",
+        )
         vtex.clear_faults()
         eventually(lambda: converged(api, vtex, skus), timeout=120, what="converged")
         after = status(api)["deliveries"]
@@ -694,10 +705,12 @@ def test_a_full_invoice_reaches_vtex_as_vtex_wants_it_whatever_the_offset(
     posted = [r for r in vtex.requests() if r["method"] == "POST" and "invoice" in r["path"]]
     assert sorted(r["params"]["orderId"] for r in posted) == sorted(orders)
     assert all(r["status"] == 200 and r["valid"] for r in posted)
-    assert all(r["official_valid"] is (True if vtex.official else None) for r in posted)
     eventually(lambda: status(shop)["deliveries"]["pending"] == 0, what="nothing left pending")
     assert status(shop)["deliveries"]["failed"] == 0
     assert vtex.stock(sku, "1_1") == 24
+    if not vtex.official:
+        require_official()  # a bare clone: skipped, saying why, after the own checks; CI: fails
+    assert all(r["official_valid"] is True for r in posted)
 
 
 def test_the_lead_time_set_in_vtex_survives_the_ledgers_stock_updates(

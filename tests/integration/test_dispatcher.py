@@ -181,7 +181,9 @@ def test_a_platform_that_cannot_be_served_stops_no_other(container: Container) -
     dispatcher.start()
     try:
         eventually(lambda: store.status("good")["delivered"] == 1, "the good platform delivers")
-        bad = eventually(lambda: store.status("bad"), "the bad platform's status")
+        bad = eventually(
+            lambda: (found := store.status("bad"))["halted"] and found, "the bad one is halted"
+        )
         assert bad["failing"]
         assert "credentials unreadable" in bad["halted"]
         assert bad["pending"] == 1
