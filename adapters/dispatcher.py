@@ -317,9 +317,13 @@ class Dispatcher:
             return
         self.refreshed = now
         for name in self.platform_names():
-            platform: Platform | None = None
             try:
                 platform = self.load_platform(name)
+            except Exception as error:
+                # The database, most likely: the adapter in hand is still good, and is kept.
+                self._trouble(name, "its settings could not be read", error, None)
+                continue
+            try:
                 self._refresh_platform(name, platform)
             except Exception as error:
                 entry = self.platforms.get(name)
