@@ -14,6 +14,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 UNMATCHED = "<unmatched>"
+# Any other method a client invents shares one label, as unmatched paths do.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class HttpMetrics:
@@ -31,6 +33,20 @@ class HttpMetrics:
             registry=registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        # labels() hashes and locks on every call; a write path pays it twice per request.
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def observe(self, method: str, template: str, status: int, elapsed: float) -> None:
+        key = (method if method in METHODS else "other", template, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(key[0], template, str(status)),
+                self.duration.labels(key[0], template),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(elapsed)
 
 
 class HttpMetricsMiddleware:
@@ -58,9 +74,7 @@ class HttpMetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or UNMATCHED
-            method = scope["method"]
-            self.metrics.requests.labels(method, template, str(status)).inc()
             elapsed = (
                 answered_after if answered_after is not None else time.perf_counter() - started
             )
-            self.metrics.duration.labels(method, template).observe(elapsed)
+            self.metrics.observe(scope["method"], template, status, elapsed)
