@@ -10,10 +10,14 @@ password, never a piece of a connection string.
 from __future__ import annotations
 
 import re
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import psycopg
+import psycopg_pool
+from eventsourcing.persistence import InterfaceError, OperationalError
 from psycopg.conninfo import make_conninfo
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -98,8 +102,10 @@ def parse_database_url(url: str) -> Database:
             ),
         }
         return Database(url=url, backend="postgres", env=env)
+    # Only the scheme is shown: the rest may hold a password.
     raise ValueError(
-        f"unsupported database URL {url!r}: use sqlite:///path.db or postgresql://user@host/db"
+        f"unsupported database URL scheme {url.split(':', 1)[0]!r}: use sqlite:///path.db or "
+        "postgresql://user@host/db"
     )
 
 
@@ -115,3 +121,29 @@ def _host_and_port(netloc: str) -> tuple[str, str]:
     if port and not (port.isascii() and port.isdigit()):
         raise ValueError("the database URL's port must be a number")
     return unquote(host), port
+
+
+# The database is down, restarting, out of connections, locked or full: worth a retry later.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    OperationalError,  # eventsourcing's, for the driver's; pool timeouts included
+    InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    psycopg_pool.PoolTimeout,
+    sqlite3.OperationalError,  # "database is locked" beyond the busy timeout, a full disk
+)
+
+# What SQLite says when it is busy, locked, out of space or cannot open its file. Its other
+# OperationalErrors ("no such table", a syntax error) are our defects, which a retry would hide.
+_SQLITE_TRANSIENT = ("locked", "busy", "disk", "unable to open", "full", "readonly")
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` says the database cannot be used now (not that we used it wrong)."""
+    if not isinstance(error, UNAVAILABLE):
+        return False
+    cause = error if isinstance(error, sqlite3.Error) else error.__cause__
+    if not isinstance(cause, sqlite3.OperationalError):
+        return True
+    said = str(cause).lower()
+    return any(word in said for word in _SQLITE_TRANSIENT)

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from typing import Any
 
-import psycopg
-import psycopg_pool
-from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from adapters.database import UNAVAILABLE, is_unavailable
 from api.openapi import api_routes
 from ledger.errors import (
     Busy,
@@ -127,7 +124,7 @@ def install(app: FastAPI) -> None:
     async def database_unavailable(request: Request, error: Exception) -> JSONResponse:
         # The database is down, restarting or out of connections: the client may retry, and
         # the answer names neither the database's address nor anything it said.
-        if _is_defect(error):
+        if not is_unavailable(error):
             return await unexpected(request, error)
         log.warning(
             "database unavailable on %s %s: %s",
@@ -141,37 +138,13 @@ def install(app: FastAPI) -> None:
             {"Retry-After": "1"},
         )
 
-    for unavailable in _UNAVAILABLE:
+    for unavailable in UNAVAILABLE:
         app.add_exception_handler(unavailable, database_unavailable)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return JSONResponse(error_body("internal_error", "an unexpected error occurred"), 500)
-
-
-_UNAVAILABLE: tuple[type[Exception], ...] = (
-    OperationalError,  # eventsourcing's, for the driver's; pool timeouts included
-    InterfaceError,
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
-    psycopg_pool.PoolTimeout,
-    sqlite3.OperationalError,  # "database is locked" beyond the busy timeout, a full disk
-)
-
-
-# What SQLite says when it is busy, locked, out of space or cannot open its file: worth a retry.
-# Every other OperationalError of SQLite's ("no such table", a syntax error) is our defect, and
-# a 503 would hide it.
-_SQLITE_TRANSIENT = ("locked", "busy", "disk", "unable to open", "full", "readonly")
-
-
-def _is_defect(error: BaseException) -> bool:
-    cause = error if isinstance(error, sqlite3.Error) else error.__cause__
-    if not isinstance(cause, sqlite3.OperationalError):
-        return False
-    said = str(cause).lower()
-    return not any(word in said for word in _SQLITE_TRANSIENT)
 
 
 def _methods_of(request: Request) -> list[str]:

@@ -27,6 +27,8 @@ from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
+from adapters.database import is_unavailable
+
 log = logging.getLogger(__name__)
 
 MICROS = Decimal(1_000_000)
@@ -495,6 +497,8 @@ class ViewProjection(Projection[View]):
         except StalePage:
             raise
         except Exception as error:
+            if is_unavailable(error):
+                raise  # the database, not an event: retried as a page, never blamed on one
             if len(wanted) <= 1:
                 raise EventNotApplied.of(self.name, wanted[0] if wanted else None, error) from error
             after = self._one_at_a_time(wanted, mapper, after=after)
@@ -511,6 +515,8 @@ class ViewProjection(Projection[View]):
             except StalePage:
                 raise
             except Exception as error:
+                if is_unavailable(error):
+                    raise
                 raise EventNotApplied.of(self.name, notification, error) from error
             after = notification.id
         return after

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import psycopg
 import pytest
 
 from api.wiring import Container
@@ -367,6 +368,44 @@ def test_a_failing_view_is_reported_retried_and_skips_nothing(
     assert "disk on fire" in caplog.text
     # The page failed, then its first event alone: that is the event named.
     assert "cannot apply event 1 (Stock.Opened)" in caplog.text
+    [row] = view.levels_of("SKU-1")
+    assert row.physical == 5
+
+
+def test_a_database_outage_is_not_blamed_on_an_event(
+    container: Container, caplog: pytest.LogCaptureFixture
+) -> None:
+    record(container, {"movement_id": "a", "quantity": "5"})
+    view = container.stock_levels
+    failures = [1, 2]
+    real_write = view.write
+
+    def unreachable(c: Any, events: Any) -> None:
+        if failures:
+            failures.pop()
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        real_write(c, events)
+
+    view.write = unreachable  # type: ignore[method-assign]
+    runner = PollingRunner(
+        container.app, VIEWS["stock_levels"].projection(view), poll_interval=0.05
+    )
+    problems = set()
+    with caplog.at_level(logging.ERROR):
+        runner.start()
+        try:
+            deadline = datetime.now(UTC) + timedelta(seconds=10)
+            while datetime.now(UTC) < deadline:
+                health = runner.health()
+                if health.failing:
+                    problems.add(health.problem)
+                if not failures and health.position and not health.failing:
+                    break
+                time.sleep(0.01)
+        finally:
+            runner.stop()
+    assert problems == {"OperationalError"}
+    assert "cannot apply event" not in caplog.text
     [row] = view.levels_of("SKU-1")
     assert row.physical == 5
 

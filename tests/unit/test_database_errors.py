@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from eventsourcing.persistence import OperationalError
 
-from api.errors import _is_defect
+from adapters.database import is_unavailable
 
 
 def _raised(connection: sqlite3.Connection, statement: str) -> sqlite3.OperationalError:
@@ -26,8 +26,8 @@ def _wrapped(error: sqlite3.OperationalError) -> OperationalError:
 
 def test_a_missing_table_is_a_defect_not_an_outage() -> None:
     error = _raised(sqlite3.connect(":memory:"), "SELECT * FROM no_such_table")
-    assert _is_defect(error)
-    assert _is_defect(_wrapped(error))
+    assert not is_unavailable(error)
+    assert not is_unavailable(_wrapped(error))
 
 
 def test_a_locked_database_is_worth_a_retry(tmp_path: Path) -> None:
@@ -37,5 +37,5 @@ def test_a_locked_database_is_worth_a_retry(tmp_path: Path) -> None:
     other = sqlite3.connect(tmp_path / "db", timeout=0, isolation_level=None)
     error = _raised(other, "BEGIN IMMEDIATE")
     assert "locked" in str(error)
-    assert not _is_defect(error)
-    assert not _is_defect(_wrapped(error))
+    assert is_unavailable(error)
+    assert is_unavailable(_wrapped(error))
