@@ -73,10 +73,11 @@ Writer = Annotated[Principal, Depends(_requiring(Permission.WRITE))]
 Admin = Annotated[Principal, Depends(_requiring(Permission.ADMIN))]
 
 
-def _read_after(view: str) -> Any:
+def _read_after(view: str | None) -> Any:
     """``?after=<position>``: the read waits (on the event loop, not in a worker thread) until
-    ``view`` includes that write. Declare it after the token, so that only callers who may read
-    can make the server wait."""
+    ``view`` includes that write; with no view (a read from the current state, which includes
+    every write already), the position is only checked. Declare it after the token, so that
+    only callers who may read can make the server wait."""
 
     async def wait(
         request: Request,
@@ -94,12 +95,16 @@ def _read_after(view: str) -> Any:
     ) -> int | None:
         if after is not None:
             container: Container = request.app.state.container
-            await container.wait_for(view, after)
+            if view is None:
+                await container.check_position(after)
+            else:
+                await container.wait_for(view, after)
         return after
 
     return Depends(wait)
 
 
 StockAfter = Annotated[int | None, _read_after("stock_levels")]
+CurrentAfter = Annotated[int | None, _read_after(None)]
 ReportAfter = Annotated[int | None, _read_after("movement_report")]
 OrdersAfter = Annotated[int | None, _read_after("order_list")]

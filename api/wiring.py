@@ -151,6 +151,18 @@ class Container:
         self.jobs.start()
         self.started = True
 
+    async def check_position(self, position: int) -> None:
+        """Refuse a position beyond the event store's head (``UnknownPosition``): no write
+        returned it."""
+        head = await run_in_threadpool(self.app.recorder.max_notification_id) or 0
+        if position > head:
+            raise UnknownPosition(
+                f"position {position} is beyond the newest stored event ({head}): pass a "
+                "position that a write returned",
+                field="after",
+                head=head,
+            )
+
     async def wait_for(self, view: str, position: int) -> None:
         """Return once ``view`` includes ``position`` (a write's). A position beyond the event
         store's head is refused at once (``UnknownPosition``); one the view does not reach in
@@ -160,14 +172,7 @@ class Container:
         runner = next(r for r in self.runners if r.name == view)
         if await run_in_threadpool(runner.position) >= position:
             return
-        head = await run_in_threadpool(self.app.recorder.max_notification_id) or 0
-        if position > head:
-            raise UnknownPosition(
-                f"position {position} is beyond the newest stored event ({head}): pass a "
-                "position that a write returned",
-                field="after",
-                head=head,
-            )
+        await self.check_position(position)
         timeout = self.settings.read_wait_seconds
         deadline = time.monotonic() + timeout
         delay = 0.002
@@ -209,11 +214,11 @@ class Container:
         database's address nor any data: empty when ready."""
         try:
             self.app.recorder.max_notification_id()
+            healths = [runner.health() for runner in self.runners]  # each reads its position
         except Exception:
             return [{"component": "database", "problem": "unreachable"}]
         problems = []
-        for runner in self.runners:
-            health = runner.health()
+        for health in healths:
             if health.failing:
                 problems.append(
                     {"component": f"view {health.name}", "problem": health.problem or "failing"}

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from api.cursors import decode_cursor, encode_cursor
-from api.dependencies import ContainerDep, Reader, StockAfter
+from api.dependencies import ContainerDep, CurrentAfter, Reader, StockAfter
 from api.schemas import CODE_PATTERN, READ_ERRORS, ErrorOut, SkuLevels, StockPage
 from ledger.codes import check_code
 from ledger.errors import NotFound
@@ -37,7 +37,7 @@ def get_sku(
     ],
     container: ContainerDep,
     _: Reader,
-    _after: StockAfter = None,
+    _after: CurrentAfter = None,
     at: Annotated[
         str | None,
         Query(
