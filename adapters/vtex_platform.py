@@ -145,7 +145,9 @@ class VtexPlatform:
                 try:
                     self.sync_order(orders, order_id)
                     done.append(item["handle"])
-                except DeliveryError as error:
+                except (DeliveryError, LedgerError) as error:
+                    # VTEX refused, or the order breaks a rule of ours (an id or carrier name
+                    # we cannot hold): reported, with no traceback, and read again next run.
                     self._stuck(report, stuck, order_id, error)
                 except Exception as error:  # one malformed order must not stop the others
                     log.exception("vtex %s: order %s could not be imported", self.name, order_id)

@@ -30,9 +30,10 @@ DESCRIPTION = """
 An event-sourced stock ledger. Every stock movement is an immutable event; physical, reserved
 and available stock (physical - reserved) are computed per SKU and warehouse.
 
-Every endpoint but `GET /healthz` needs `Authorization: Bearer <token>`. Errors are
-`{"error": "<code>", "detail": "<sentence>", ...}`. Quantities are exact decimals, accepted as
-JSON numbers or strings and rendered as strings.
+Every endpoint needs `Authorization: Bearer <token>` but `GET /healthz`, `GET /readyz` and a
+platform's hook (`POST /platforms/{name}/hook`, authenticated by the platform's own secret).
+Errors are `{"error": "<code>", "detail": "<sentence>", ...}`. Quantities are exact decimals,
+accepted as JSON numbers or strings and rendered as strings.
 """
 
 

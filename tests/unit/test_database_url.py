@@ -52,3 +52,10 @@ def test_ipv6_hosts_and_default_ports() -> None:
 def test_urls_it_cannot_use_are_refused_with_a_reason(url: str) -> None:
     with pytest.raises(ValueError, match=r"\w"):
         parse_database_url(url)
+
+
+def test_a_refused_url_never_shows_its_password() -> None:
+    for url in ("mysql://me:s3cr3t-pw@host/db", "postgresql://me:s3cr3t-pw@host:port/db"):
+        with pytest.raises(ValueError, match="database URL") as refused:
+            parse_database_url(url)
+        assert "s3cr3t-pw" not in str(refused.value), url
