@@ -419,3 +419,17 @@ def _same_but_tracking(recorded: dict[str, Any], invoice: dict[str, Any]) -> boo
 
 def _change(action: StockAction, line: OrderLine) -> StockChange:
     return StockChange(action, line.sku, line.warehouse, line.quantity)
+
+
+def parse_invoice_value(value: object) -> Decimal:
+    """An invoice's total: an amount of money, more than zero and in whole cents. Platforms
+    take it in cents (VTEX: an integer, "must be greater than 0"), so a fraction of a cent
+    could not reach them as written."""
+    amount = parse_quantity(value, "value")
+    if amount <= 0:
+        raise InvalidInput("value must be greater than zero", field="value")
+    if (amount * 100) % 1:
+        raise InvalidInput(
+            "value must be in whole cents (at most two decimal places)", field="value"
+        )
+    return amount

@@ -13,11 +13,10 @@ from api.dependencies import ContainerDep, OrdersAfter, Reader, Writer
 from api.order_schemas import InvoiceIn, ItemsIn, OrderIn, OrderOut, OrderPage, StatusIn
 from api.schemas import CODE_PATTERN, ERRORS, READ_ERRORS, ErrorOut
 from ledger.codes import check_code, check_text
-from ledger.errors import InvalidInput
 from ledger.movements import parse_moment
 from ledger.ordering import OrderOutcome
-from ledger.orders import Order, OrderStatus, parse_lines
-from ledger.quantities import parse_quantity, render
+from ledger.orders import Order, OrderStatus, parse_invoice_value, parse_lines
+from ledger.quantities import render
 from projections.order_list import OrderFilter
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["orders"])
@@ -132,7 +131,7 @@ def invoice(
         "number": check_code(body.number, "number"),
         "key": check_text(body.key, "key", max_length=64),
         "issued_at": parse_moment(body.issued_at, "issued_at"),
-        "value": None if body.value is None else _invoice_value(body.value),
+        "value": None if body.value is None else parse_invoice_value(body.value),
         "tracking_code": check_text(body.tracking_code, "tracking_code", max_length=100),
         "tracking_url": check_text(body.tracking_url, "tracking_url", max_length=500),
     }
@@ -174,14 +173,6 @@ def delete(
     platform: Code, order_id: Code, container: ContainerDep, principal: Writer
 ) -> JSONResponse:
     return _answer(container.orders.delete(platform, order_id, principal.name))
-
-
-def _invoice_value(value: Any) -> Any:
-    amount = parse_quantity(value, "value")
-    if amount <= 0:
-        # A platform refuses an invoice of nothing (VTEX: "must be greater than 0").
-        raise InvalidInput("value must be greater than zero", field="value")
-    return amount
 
 
 def _answer(outcome: OrderOutcome, *, created: bool = False) -> JSONResponse:

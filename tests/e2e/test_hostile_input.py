@@ -147,7 +147,7 @@ def cases() -> Iterator[tuple[str, Send, str]]:
         yield f"hook item quantity: {name}", hook(order(items=items)), ITEM_QUANTITY
         invoice = {"number": "NF-1", "value": value}
         yield f"invoice value: {name}", post("/orders/shop/o1/invoice", invoice), "value"
-    for value in ("0", "-10"):
+    for value in ("0", "-10", "0.001"):
         invoice = {"number": "NF-1", "value": value}
         yield f"invoice value {value}", post("/orders/shop/o1/invoice", invoice), "value"
     for name, value in CODES.items():

@@ -15,6 +15,7 @@ from ledger.orders import (
     OrderStatus,
     StockAction,
     StockChange,
+    parse_invoice_value,
     parse_lines,
 )
 
@@ -198,3 +199,15 @@ def test_an_orders_history_replays_to_the_same_state() -> None:
     for event in placed.collect_events():
         replayed = mapper.to_domain_event(mapper.to_stored_event(event)).mutate(replayed)
     assert replayed == placed
+
+
+@pytest.mark.parametrize("value", ["0", "-10", "0.001", "99.995", "0.004"])
+def test_an_invoice_value_is_more_than_zero_in_whole_cents(value: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_invoice_value(value)
+    assert refused.value.context["field"] == "value"
+
+
+@pytest.mark.parametrize(("value", "amount"), [("99.50", "99.50"), ("99.500", "99.5"), ("1", "1")])
+def test_an_invoice_value_in_cents_is_taken_as_written(value: str, amount: str) -> None:
+    assert parse_invoice_value(value) == Decimal(amount)
