@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -25,9 +25,10 @@ _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 @dataclass(frozen=True)
 class Database:
-    url: str
+    # Both may hold the password: kept out of the repr, which a log line or traceback may show.
+    url: str = field(repr=False)
     backend: str  # "sqlite" or "postgres"
-    env: dict[str, str]
+    env: dict[str, str] = field(repr=False)
 
     @property
     def is_postgres(self) -> bool:

@@ -59,3 +59,9 @@ def test_a_refused_url_never_shows_its_password() -> None:
         with pytest.raises(ValueError, match="database URL") as refused:
             parse_database_url(url)
         assert "s3cr3t-pw" not in str(refused.value), url
+
+
+def test_a_database_never_shows_its_password_in_its_repr() -> None:
+    database = parse_database_url("postgresql://me:s3cr3t-pw@host/db")
+    assert database.env["POSTGRES_PASSWORD"] == "s3cr3t-pw"
+    assert "s3cr3t-pw" not in repr(database)
