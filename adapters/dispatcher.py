@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -440,6 +440,10 @@ class Dispatcher:
         result: Result | None = None
         try:
             result = self._deliver(adapter, claim)
+        except _BeforeSending as error:
+            # Our database or our code, before any request: retried, but no word about the
+            # platform, which a blip here must not put into probing.
+            result = replace(self._crashed(entry, adapter, claim, error.cause), request=False)
         except Exception as error:  # a bug must not kill the pool thread or lose the attempt
             result = self._crashed(entry, adapter, claim, error)
         finally:
@@ -456,8 +460,12 @@ class Dispatcher:
             return Result(claim, Outcome.DELIVERED, time.time(), sent=claim.payload, request=False)
         order = None
         if claim.kind == ORDER:
-            order = self.load_order(claim.platform, claim.subject)
-            if not adapter.order_changed(order, claim.sent):
+            try:
+                order = self.load_order(claim.platform, claim.subject)
+                changed = adapter.order_changed(order, claim.sent)
+            except Exception as error:
+                raise _BeforeSending(error) from error
+            if not changed:
                 return Result(
                     claim, Outcome.DELIVERED, time.time(), sent=claim.sent or {}, request=False
                 )
@@ -530,3 +538,11 @@ class Dispatcher:
         )
         now = time.time()
         return Result(claim, Outcome.UNEXPECTED, now, error=message, retry_at=now + delay)
+
+
+class _BeforeSending(Exception):
+    """An attempt failed before any request reached the platform."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause

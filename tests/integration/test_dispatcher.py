@@ -9,10 +9,11 @@ import threading
 import time
 from typing import Any
 
+import psycopg
 from prometheus_client import CollectorRegistry, generate_latest
 
 from adapters.delivery_metrics import DeliveryCollector
-from adapters.delivery_store import STOCK, DeliveryStore
+from adapters.delivery_store import ORDER, STOCK, DeliveryStore
 from adapters.dispatcher import DispatchConfig, Dispatcher
 from adapters.platform_jobs import PlatformJobs
 from api.wiring import Container
@@ -160,6 +161,43 @@ def test_a_crashing_adapter_is_reported_counted_and_retried_until_it_delivers(
         dispatcher.stop()
     assert adapter.received == ["7"]
     assert store.status("shop")["retrying"] == 0
+
+
+def test_our_own_database_failing_before_a_send_says_nothing_about_the_platform(
+    container: Container,
+) -> None:
+    store = container.deliveries
+    shop = Platform(name="shop", settings={"type": "webhook", "warehouses": {"main": "W"}})
+    adapter = Recorder()
+    dispatcher = dispatcher_for(store, {"shop": shop}, lambda p: adapter)
+
+    def load_order(platform: str, order_id: str) -> Any:
+        raise psycopg.OperationalError("connection to the ledger's database lost")
+
+    dispatcher.load_order = load_order  # type: ignore[method-assign,assignment]
+    for n in range(4):
+        order = f"o{n}"
+        store.enqueue(
+            "shop", ORDER, [(order, "", {"order_id": order}, n + 1, False)], (n + 1, order, "")
+        )
+    dispatcher.start()
+    try:
+        eventually(
+            lambda: (
+                len([d for d in store.status("shop")["retrying_deliveries"] if d["attempts"] >= 2])
+                == 4
+            ),
+            "every order retried",
+        )
+        status = store.status("shop")
+        assert not status["failing"], status  # the platform was never asked anything
+        assert status["failed"] == 0
+        assert (
+            "connection to the ledger's database lost"
+            in status["retrying_deliveries"][0]["last_error"]
+        )
+    finally:
+        dispatcher.stop()
 
 
 def test_a_platform_that_cannot_be_served_stops_no_other(container: Container) -> None:
