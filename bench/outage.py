@@ -147,7 +147,7 @@ def measure(server: Server, vtex: Emulator, args: argparse.Namespace, run: str) 
             return 1
         time.sleep(0.2)
     polled = time.monotonic() - recovered
-    puts = [p for p in vtex.puts() if p["at"] >= recovered_wall]
+    puts = [p for p in vtex.stock_updates() if p["at"] >= recovered_wall]
     last_needed = max(
         min(p["at"] for p in puts if p["sku"] == s and p["quantity"] == q) for s, q in final.items()
     )
@@ -164,7 +164,7 @@ def measure(server: Server, vtex: Emulator, args: argparse.Namespace, run: str) 
     )
     print(
         f"recovery -> first delivery: {first - recovered_wall:.1f} s; recovery -> convergence: "
-        f"{converged:.1f} s (seen by polling after {polled:.1f} s); PUTs after recovery: "
+        f"{converged:.1f} s (seen by polling after {polled:.1f} s); stock updates after recovery: "
         f"{len(puts)}"
     )
     print(f"bound (cap {CAP:g} s + {waiting} pending / {RATE:g}/s): {bound:.1f} s")
