@@ -333,9 +333,9 @@ def test_verify_catches_a_row_changed_behind_its_back(container: Container) -> N
     assert verify(container.app, container.order_list, lambda d: None).count == 0
 
 
-def test_a_failing_view_is_reported_retried_and_skips_nothing(
-    container: Container, caplog: pytest.LogCaptureFixture
-) -> None:
+def _fail_twice_then_run(container: Container, error: Exception) -> set[str | None]:
+    """Run the stock view over one movement while its writes fail twice with ``error``; the
+    problems it reported while failing, once it has recovered."""
     record(container, {"movement_id": "a", "quantity": "5"})
     view = container.stock_levels
     failures = [1, 2]
@@ -344,70 +344,50 @@ def test_a_failing_view_is_reported_retried_and_skips_nothing(
     def flaky(c: Any, events: Any) -> None:
         if failures:
             failures.pop()
-            raise RuntimeError("disk on fire")
+            raise error
         real_write(c, events)
 
     view.write = flaky  # type: ignore[method-assign]
     runner = PollingRunner(
         container.app, VIEWS["stock_levels"].projection(view), poll_interval=0.05
     )
+    problems: set[str | None] = set()
+    runner.start()
+    try:
+        deadline = datetime.now(UTC) + timedelta(seconds=10)
+        while datetime.now(UTC) < deadline:
+            health = runner.health()
+            if health.failing:
+                problems.add(health.problem)
+            if not failures and health.position and not health.failing:
+                break
+            time.sleep(0.01)
+    finally:
+        runner.stop()
+    [row] = view.levels_of("SKU-1")
+    assert row.physical == 5  # nothing skipped
+    return problems
+
+
+def test_a_failing_view_is_reported_retried_and_skips_nothing(
+    container: Container, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.ERROR):
-        runner.start()
-        try:
-            deadline = datetime.now(UTC) + timedelta(seconds=10)
-            seen_failing = False
-            while datetime.now(UTC) < deadline:
-                health = runner.health()
-                seen_failing |= health.failing
-                if not failures and health.position and not health.failing:
-                    break
-                time.sleep(0.01)
-        finally:
-            runner.stop()
-    assert seen_failing
+        problems = _fail_twice_then_run(container, RuntimeError("disk on fire"))
+    assert problems
     assert "disk on fire" in caplog.text
     # The page failed, then its first event alone: that is the event named.
     assert "cannot apply event 1 (Stock.Opened)" in caplog.text
-    [row] = view.levels_of("SKU-1")
-    assert row.physical == 5
 
 
 def test_a_database_outage_is_not_blamed_on_an_event(
     container: Container, caplog: pytest.LogCaptureFixture
 ) -> None:
-    record(container, {"movement_id": "a", "quantity": "5"})
-    view = container.stock_levels
-    failures = [1, 2]
-    real_write = view.write
-
-    def unreachable(c: Any, events: Any) -> None:
-        if failures:
-            failures.pop()
-            raise psycopg.OperationalError("server closed the connection unexpectedly")
-        real_write(c, events)
-
-    view.write = unreachable  # type: ignore[method-assign]
-    runner = PollingRunner(
-        container.app, VIEWS["stock_levels"].projection(view), poll_interval=0.05
-    )
-    problems = set()
+    lost = psycopg.OperationalError("server closed the connection unexpectedly")
     with caplog.at_level(logging.ERROR):
-        runner.start()
-        try:
-            deadline = datetime.now(UTC) + timedelta(seconds=10)
-            while datetime.now(UTC) < deadline:
-                health = runner.health()
-                if health.failing:
-                    problems.add(health.problem)
-                if not failures and health.position and not health.failing:
-                    break
-                time.sleep(0.01)
-        finally:
-            runner.stop()
+        problems = _fail_twice_then_run(container, lost)
     assert problems == {"OperationalError"}
     assert "cannot apply event" not in caplog.text
-    [row] = view.levels_of("SKU-1")
-    assert row.physical == 5
 
 
 def test_a_swapped_in_table_is_not_written_from_what_the_old_one_was(
