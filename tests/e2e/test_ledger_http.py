@@ -84,13 +84,16 @@ def test_a_read_shows_every_write_even_with_the_views_stopped(
     # No background work: the stock-levels view never moves, so a read that leaned on it
     # would miss every write below. Half the SKUs were seen by the view before it stopped.
     seeded = start_server(database_url, tmp_path / "seeded")
-    with seeded.client() as client:
-        batch = [movement(f"seed-{n}", "5", sku=f"STOPPED-{n}") for n in range(0, 20, 2)]
-        written = client.post("/movements/batch", json={"movements": batch})
-        assert written.status_code == 201, written.text
-        seen = seeded.head()
-        assert client.get("/stock", params={"after": seen}).status_code == 200  # the view has them
-    stop_server(seeded)
+    try:
+        with seeded.client() as client:
+            batch = [movement(f"seed-{n}", "5", sku=f"STOPPED-{n}") for n in range(0, 20, 2)]
+            written = client.post("/movements/batch", json={"movements": batch})
+            assert written.status_code == 201, written.text
+            seen = seeded.head()
+            # The view has them.
+            assert client.get("/stock", params={"after": seen}).status_code == 200
+    finally:
+        stop_server(seeded)
     stopped = start_server(database_url, tmp_path / "stopped", LEDGER_BACKGROUND="false")
     try:
         with stopped.client() as client:

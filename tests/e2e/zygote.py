@@ -95,6 +95,12 @@ def serve() -> None:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
         sys.stdout.write(json.dumps({"pid": pid}) + "\n")
         sys.stdout.flush()
+    # The tests are done: a server a failed test never stopped must not outlive them (it would
+    # hold its database connections for good).
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    for pid in list(_exits):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
 
 
 class ForkedProcess:
