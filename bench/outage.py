@@ -38,10 +38,9 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
-from append import DEFAULT_DATABASE_URL, Server, machine, post_batch  # noqa: E402
-from publish_lag import Emulator, connect_vtex, ledger_and_vtex  # noqa: E402
+from append import DEFAULT_DATABASE_URL, Server, machine  # noqa: E402
+from publish_lag import SEED, Emulator, connect_vtex, ledger_and_vtex, seed  # noqa: E402
 
-SEED = 1_000_000
 CAP = 60.0  # LEDGER_DISPATCH_BACKOFF_CAP's default
 RATE = 50.0  # a platform's default rate_limit
 
@@ -71,18 +70,8 @@ def measure(server: Server, vtex: Emulator, args: argparse.Namespace, run: str) 
     client = httpx.Client(base_url=server.url, headers=headers, timeout=60)
     skus = [f"U{run}-{k:04d}" for k in range(args.skus)]
     connect_vtex(client, vtex)
-    seed = [
-        {"movement_id": f"seed-{s}", "sku": s, "kind": "manual", "quantity": str(SEED)}
-        for s in skus
-    ]
-    _, response, _ = post_batch(server, seed)
-    response.raise_for_status()
-    deadline = time.monotonic() + 600
-    while any(vtex.stocks().get(s) != SEED for s in skus):
-        if time.monotonic() > deadline:
-            print("the seed never reached the emulator", file=sys.stderr)
-            return 1
-        time.sleep(0.5)
+    if not seed(server, vtex, skus):
+        return 1
     print(f"seeded {len(skus)} SKUs; VTEX now answers 503 for {args.outage:g} s")
 
     requests_before = len(vtex.requests())

@@ -159,23 +159,30 @@ def connect_vtex(client: httpx.Client, vtex: Emulator, **settings: object) -> No
     response.raise_for_status()
 
 
+def seed(server: Server, vtex: Emulator, skus: list[str], timeout: float = 600) -> bool:
+    """Give every SKU ``SEED`` units in one batch and wait until the emulator shows them all."""
+    rows = [
+        {"movement_id": f"seed-{s}", "sku": s, "kind": "manual", "quantity": str(SEED)}
+        for s in skus
+    ]
+    _, response, _ = post_batch(server, rows)
+    response.raise_for_status()
+    deadline = time.monotonic() + timeout
+    while any(vtex.stocks().get(s) != SEED for s in skus):
+        if time.monotonic() > deadline:
+            print("the seed never reached the emulator", file=sys.stderr)
+            return False
+        time.sleep(0.5)
+    return True
+
+
 def measure(server: Server, vtex: Emulator, args: argparse.Namespace, run: str) -> int:
     headers = {"Authorization": f"Bearer {server.token}"}
     skus = [f"P{run}-{k:04d}" for k in range(args.skus)]
     with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
         connect_vtex(client, vtex, rate_limit=1000)
-    seed = [
-        {"movement_id": f"seed-{s}", "sku": s, "kind": "manual", "quantity": str(SEED)}
-        for s in skus
-    ]
-    _, response, _ = post_batch(server, seed)
-    response.raise_for_status()
-    deadline = time.monotonic() + 300
-    while any(vtex.stocks().get(s) != SEED for s in skus):
-        if time.monotonic() > deadline:
-            print("the seed never reached the emulator", file=sys.stderr)
-            return 1
-        time.sleep(0.5)
+    if not seed(server, vtex, skus):
+        return 1
     updates_before = len(vtex.stock_updates())
     print(f"seeded {len(skus)} SKUs; now {args.rate:g} movements/s for {args.seconds:g} s")
 
