@@ -4,6 +4,11 @@ One row per stock event, keyed by its position in the event store, so the report
 first by position and a cursor is just the last position shown. The balances after each change
 come from the view's own running balance per stock (``movement_report_stocks``, which also
 remembers each stock's SKU and warehouse: stock events carry only the stock's id).
+
+Each row also carries, for ``GET /stock/{sku}?at=`` (``projections/history.py``), the latest
+``occurred_at`` of its stock's rows up to and including it (``latest_occurred_at``, a running
+maximum in position order, kept beside the running balance) and whether it is dated before an
+earlier row of its stock (``backdated``). These two are not part of the report's items.
 """
 
 from __future__ import annotations
@@ -39,8 +44,11 @@ COLUMNS = (
     "occurred_at",
     "recorded_at",
 )
+HISTORY_COLUMNS = ("latest_occurred_at", "backdated")
+"""Stored with each row for reads at a moment (``projections/history.py``), not reported."""
+STORED = (*COLUMNS, *HISTORY_COLUMNS)
 QUANTITIES = ("quantity_change", "reserved_change", "physical_after", "reserved_after", "counted")
-MOMENTS = ("occurred_at", "recorded_at")
+MOMENTS = ("occurred_at", "recorded_at", "latest_occurred_at")
 
 
 @dataclass
@@ -50,6 +58,28 @@ class Balance:
     physical: Decimal
     reserved: Decimal
     new: bool = False
+    latest: datetime | None = None
+    """The latest occurred_at of the stock's rows so far (None before its first)."""
+
+
+def running_latest(latest: datetime | None, occurred_at: datetime) -> tuple[datetime, bool]:
+    """A stock's latest occurred_at once a row dated ``occurred_at`` follows rows whose latest
+    was ``latest``, and whether that row is backdated (dated before an earlier row)."""
+    if latest is not None and occurred_at < latest:
+        return latest, True
+    return occurred_at, False
+
+
+@dataclass(frozen=True)
+class StockAt:
+    """What one stock's report rows, up to the stock's last row when read, say about a moment:
+    the summed changes of the rows dated by then, and whether there were any."""
+
+    through: int
+    """Position of the stock's last row read; 0 when the view has no row of the stock."""
+    physical: Decimal
+    reserved: Decimal
+    moved: bool
 
 
 @dataclass(frozen=True)
@@ -113,6 +143,8 @@ class MovementReportView(View):
             physical, reserved = physical_and_reserved_change(event)
             balance.physical += physical
             balance.reserved += reserved
+            latest, backdated = running_latest(balance.latest, event.occurred_at)
+            balance.latest = latest
             touched.add(stock_id)
             rows.append(
                 (
@@ -131,6 +163,8 @@ class MovementReportView(View):
                     event.recorded_by,
                     self.moment(event.occurred_at),
                     self.moment(event.timestamp),
+                    self.moment(latest),
+                    self.flag(backdated),
                 )
             )
         self._insert_rows(c, rows)
@@ -143,10 +177,19 @@ class MovementReportView(View):
     def _balances(self, c: Any, stock_ids: set[UUID]) -> dict[UUID, Balance]:
         return {
             self.from_uid(r["stock_id"]): Balance(
-                r["sku"], r["warehouse"], self.from_qty(r["physical"]), self.from_qty(r["reserved"])
+                r["sku"],
+                r["warehouse"],
+                self.from_qty(r["physical"]),
+                self.from_qty(r["reserved"]),
+                latest=None
+                if r["latest_occurred_at"] is None
+                else self.from_moment(r["latest_occurred_at"]),
             )
             for r in self.rows_with(c, "movement_report_stocks", "stock_id", stock_ids)
         }
+
+    @abstractmethod
+    def flag(self, value: bool) -> Any: ...
 
     @abstractmethod
     def _insert_rows(self, c: Any, rows: list[tuple[Any, ...]]) -> None: ...
@@ -189,7 +232,60 @@ class MovementReportView(View):
         order = "occurred_at DESC, position DESC" if by_date else "position DESC"
         with self.reading() as c:
             c.execute(self.q(f"{sql} ORDER BY {order} LIMIT ?"), [*params, limit])
-            return [self.normalise(dict(r)) for r in c.fetchall()]
+            return [self._item(r) for r in c.fetchall()]
+
+    def stocks_at(self, sku: str, warehouses: list[str], at: datetime) -> dict[str, StockAt]:
+        """For each warehouse, the rows of ``sku`` there dated not after ``at``, summed, in a
+        few index lookups however long the stock's history (``projections/history.py`` says
+        why this is exact)."""
+        found = {}
+        moment = self.moment(at)
+        with self.reading() as c:
+            for warehouse in warehouses:
+                # The last row of the stock: the running maximum never decreases with position.
+                c.execute(
+                    self.q(
+                        "SELECT position FROM {t} WHERE sku = ? AND warehouse = ? "
+                        "ORDER BY latest_occurred_at DESC, position DESC LIMIT 1"
+                    ),
+                    (sku, warehouse),
+                )
+                last = c.fetchone()
+                if last is None:
+                    found[warehouse] = StockAt(0, Decimal(0), Decimal(0), moved=False)
+                    continue
+                through = last["position"]
+                # Rows written after ``through`` (the view moves on meanwhile) are left out
+                # here: the caller reads the stock's events after it from the store.
+                c.execute(
+                    self.q(
+                        "SELECT position, physical_after, reserved_after FROM {t} "
+                        "WHERE sku = ? AND warehouse = ? AND latest_occurred_at <= ? "
+                        "AND position <= ? "
+                        "ORDER BY latest_occurred_at DESC, position DESC LIMIT 1"
+                    ),
+                    (sku, warehouse, moment, through),
+                )
+                base = c.fetchone()
+                c.execute(
+                    self.q(
+                        "SELECT count(*) AS n, coalesce(sum(quantity_change), 0) AS physical, "
+                        "coalesce(sum(reserved_change), 0) AS reserved FROM {t} "
+                        "WHERE sku = ? AND warehouse = ? AND backdated AND position > ? "
+                        "AND position <= ? AND occurred_at <= ?"
+                    ),
+                    (sku, warehouse, 0 if base is None else base["position"], through, moment),
+                )
+                late = c.fetchone()
+                physical = self.from_qty(late["physical"])
+                reserved = self.from_qty(late["reserved"])
+                if base is not None:
+                    physical += self.from_qty(base["physical_after"])
+                    reserved += self.from_qty(base["reserved_after"])
+                found[warehouse] = StockAt(
+                    through, physical, reserved, moved=base is not None or late["n"] > 0
+                )
+        return found
 
     def stream(
         self, where: ReportFilter, *, before: ReportCursor | None, page: int = 2_000
@@ -203,13 +299,22 @@ class MovementReportView(View):
                 return
             before = ReportCursor.after(rows[-1])
 
+    def _item(self, row: Any) -> dict[str, Any]:
+        """A report item: the row without the columns kept for reads at a moment."""
+        out = self.normalise(dict(row))
+        for name in HISTORY_COLUMNS:
+            del out[name]
+        return out
+
     def normalise(self, row: dict[str, Any]) -> dict[str, Any]:
-        out = {name: row[name] for name in COLUMNS}
+        """Every stored column as a comparable Python value (what ``verify`` checks)."""
+        out = {name: row[name] for name in STORED}
         for name in QUANTITIES:
             if out[name] is not None:
                 out[name] = self.from_qty(out[name]).normalize()
         for name in MOMENTS:
             out[name] = self.from_moment(out[name])
+        out["backdated"] = bool(out["backdated"])
         return out
 
 
@@ -219,9 +324,14 @@ class MovementReportProjection(ViewProjection):
 
 
 class SQLiteMovementReportView(SQLiteView, MovementReportView):
+    def flag(self, value: bool) -> int:
+        return int(value)
+
     def _insert_rows(self, c: Any, rows: list[tuple[Any, ...]]) -> None:
         c.executemany(
-            self.q(f"INSERT INTO {{t}} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * 15)})"),
+            self.q(
+                f"INSERT INTO {{t}} ({', '.join(STORED)}) VALUES ({', '.join('?' * len(STORED))})"
+            ),
             rows,
         )
 
@@ -229,22 +339,33 @@ class SQLiteMovementReportView(SQLiteView, MovementReportView):
         c.executemany(
             self.q(
                 "INSERT INTO {movement_report_stocks} (stock_id, sku, warehouse, physical, "
-                "reserved) VALUES (?, ?, ?, ?, ?) ON CONFLICT (stock_id) DO UPDATE SET "
-                "physical = excluded.physical, reserved = excluded.reserved"
+                "reserved, latest_occurred_at) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (stock_id) DO UPDATE SET physical = excluded.physical, "
+                "reserved = excluded.reserved, latest_occurred_at = excluded.latest_occurred_at"
             ),
             [
-                (i.hex, b.sku, b.warehouse, self.qty(b.physical), self.qty(b.reserved))
+                (
+                    i.hex,
+                    b.sku,
+                    b.warehouse,
+                    self.qty(b.physical),
+                    self.qty(b.reserved),
+                    None if b.latest is None else self.moment(b.latest),
+                )
                 for i, b in balances.items()
             ],
         )
 
 
 class PostgresMovementReportView(PostgresView, MovementReportView):
+    def flag(self, value: bool) -> bool:
+        return value
+
     def _insert_rows(self, c: Any, rows: list[tuple[Any, ...]]) -> None:
         if not rows:
             return
         # COPY: a rebuild writes a million rows through here.
-        with c.copy(self.q(f"COPY {{t}} ({', '.join(COLUMNS)}) FROM STDIN")) as copy:
+        with c.copy(self.q(f"COPY {{t}} ({', '.join(STORED)}) FROM STDIN")) as copy:
             for row in rows:
                 copy.write_row(row)
 
@@ -254,9 +375,10 @@ class PostgresMovementReportView(PostgresView, MovementReportView):
         c.execute(
             self.q(
                 "INSERT INTO {movement_report_stocks} (stock_id, sku, warehouse, physical, "
-                "reserved) SELECT * FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::numeric[], "
-                "%b::numeric[]) ON CONFLICT (stock_id) DO UPDATE SET "
-                "physical = excluded.physical, reserved = excluded.reserved"
+                "reserved, latest_occurred_at) SELECT * FROM unnest(%b::uuid[], %b::text[], "
+                "%b::text[], %b::numeric[], %b::numeric[], %b::timestamptz[]) "
+                "ON CONFLICT (stock_id) DO UPDATE SET physical = excluded.physical, "
+                "reserved = excluded.reserved, latest_occurred_at = excluded.latest_occurred_at"
             ),
             (
                 list(balances),
@@ -264,5 +386,6 @@ class PostgresMovementReportView(PostgresView, MovementReportView):
                 [b.warehouse for b in balances.values()],
                 [b.physical for b in balances.values()],
                 [b.reserved for b in balances.values()],
+                [b.latest for b in balances.values()],
             ),
         )

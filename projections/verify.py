@@ -18,7 +18,7 @@ from ledger.application import LedgerApplication
 from ledger.stock import EVENT_KINDS, Stock
 from projections import publisher
 from projections.base import View
-from projections.movement_report import MovementReportView
+from projections.movement_report import MovementReportView, running_latest
 from projections.order_list import OrderListView, fold
 from projections.publisher import PublisherView
 from projections.stock_levels import StockLevelsView, physical_and_reserved_change
@@ -145,12 +145,13 @@ def _movement_report(events: Iterator[tuple[Any, int]]) -> Iterator[dict[str, An
     stocks: dict[Any, list[Any]] = {}
     for event, position in events:
         if isinstance(event, Stock.Opened):
-            stocks[event.originator_id] = [event.sku, event.warehouse, Decimal(0), Decimal(0)]
+            stocks[event.originator_id] = [event.sku, event.warehouse, Decimal(0), Decimal(0), None]
             continue
         stock = stocks[event.originator_id]
         physical, reserved = physical_and_reserved_change(event)
         stock[2] += physical
         stock[3] += reserved
+        stock[4], backdated = running_latest(stock[4], event.occurred_at)
         yield {
             "position": position,
             "movement_id": event.movement_id,
@@ -167,6 +168,8 @@ def _movement_report(events: Iterator[tuple[Any, int]]) -> Iterator[dict[str, An
             "recorded_by": event.recorded_by,
             "occurred_at": event.occurred_at,
             "recorded_at": event.timestamp,
+            "latest_occurred_at": stock[4],
+            "backdated": backdated,
         }
 
 

@@ -54,7 +54,7 @@ def get_sku(
         warehouses = warehouses_of(container.app, container.stock_levels, sku)
         if not warehouses:
             raise NotFound(f"SKU {sku!r} has no stock movements", sku=sku)
-        rows = levels_at(container.app, sku, warehouses, moment)
+        rows = levels_at(container.app, container.movement_report, sku, warehouses, moment)
         return {**_sku_levels(sku, rows), "at": moment}
     rows = current_levels(container.app, container.stock_levels, sku)
     if not rows:

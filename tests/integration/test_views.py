@@ -186,7 +186,9 @@ def test_stock_at_a_moment_counts_what_occurred_by_then(container: Container) ->
     )
 
     def at(moment: datetime) -> dict[str, Decimal]:
-        rows = levels_at(container.app, "SKU-1", ["main", "north"], moment)
+        rows = levels_at(
+            container.app, container.movement_report, "SKU-1", ["main", "north"], moment
+        )
         return {r.warehouse: r.physical for r in rows}
 
     assert at(T0 - timedelta(days=2)) == {}
