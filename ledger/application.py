@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import logging
-import random
 import secrets
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -33,13 +30,14 @@ from ledger.movements import MovementRecord, MovementRequest, MovementResult
 from ledger.stock import Stock
 from ledger.tokens import ApiToken, Permission, TokenName, hash_secret
 from ledger.transcoding import FlatJSONTranscoder
+from ledger.unit_of_work import Recheck, Session, UnitOfWork
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-MAX_ATTEMPTS = 30
 # Single movements that arrive together are committed together, up to this many per group.
 MAX_GROUP = 500
-# Stocks kept in memory as last saved, so a hot SKU is not replayed from its first event.
+# Aggregates kept in memory as last saved, so a hot SKU is not loaded again for each write.
 CACHE_SIZE = 50_000
 
 
@@ -71,6 +69,8 @@ _WriteJob = Job[_Write, list[MovementResult]]
 
 class LedgerApplication(Application[UUID]):
     name = "Ledger"
+    # Snapshots bound the cost of loading a stock nobody holds in memory (unit_of_work.py).
+    is_snapshotting_enabled = True
 
     def __init__(
         self,
@@ -83,7 +83,9 @@ class LedgerApplication(Application[UUID]):
         super().__init__(env)
         self.allow_negative = allow_negative
         self.loader = loader_factory(self)
-        self.stocks = AggregateCache(cache_size)
+        # Stocks, orders and platforms as last loaded or saved, shared by every write path.
+        self.aggregates = AggregateCache(cache_size)
+        self.unit_of_work = UnitOfWork(self)
         self._writes: GroupCommit[_Write, list[MovementResult]] = GroupCommit(
             self._commit_group,
             max_group_size=MAX_GROUP,
@@ -119,25 +121,18 @@ class LedgerApplication(Application[UUID]):
 
     def _commit_group(self, jobs: list[_WriteJob]) -> None:
         """Commit the jobs of one group in one transaction, retrying write conflicts."""
-        use_cache, verify = True, False
-        for attempt in range(MAX_ATTEMPTS):
-            try:
-                self._try_group(jobs, use_cache=use_cache, verify=verify)
-                return
-            except _Unverified:
-                verify = True
-            except IntegrityError:
-                # Another process wrote first: reload everything and decide every job again
-                # (a refusal decided on stale state may no longer hold), after a jittered
-                # pause so that the same writers do not collide in lockstep.
-                use_cache, verify = False, True
-                time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))
-        for job in jobs:
-            job.fail(Busy("the stock changed concurrently too often; try again"))
+        try:
+            self.unit_of_work.run(
+                lambda session: self._try_group(jobs, session),
+                busy="the stock changed concurrently too often; try again",
+            )
+        except Busy as error:
+            for job in jobs:
+                job.fail(error)
 
-    def _try_group(self, jobs: list[_WriteJob], *, use_cache: bool, verify: bool) -> None:
+    def _try_group(self, jobs: list[_WriteJob], session: Session) -> None:
         """Plan every job, save the planned ones, then end every job. Raises IntegrityError
-        or _Unverified before ending any job, so that the caller can retry the whole group.
+        or Recheck before ending any job, so that the group can be tried again whole.
 
         When every stock of a group of single movements is cached, the group is first tried
         without reading the database: the event store's unique key refuses the save if a
@@ -148,16 +143,9 @@ class LedgerApplication(Application[UUID]):
         requests = [r for job in jobs for r in job.payload.requests]
         record_ids = [ids.movement_record_id(r.movement_id) for r in requests]
         stock_ids = list(dict.fromkeys(ids.stock_id(r.sku, r.warehouse) for r in requests))
-        borrowed = self.stocks.lend(stock_ids) if use_cache else {}
-        optimistic = (
-            not verify and len(borrowed) == len(stock_ids) and all(job.size == 1 for job in jobs)
-        )
-        if optimistic:
-            # The cached aggregates get changed by planning: keep them as they were.
-            pristine = {i: copy.deepcopy(a) for i, a in borrowed.items()}
-            loaded = dict(borrowed)
-        else:
-            loaded = self.loader.load_many([*record_ids, *stock_ids], known=borrowed)
+        cached = session.cached(stock_ids) if all(job.size == 1 for job in jobs) else None
+        optimistic = cached is not None
+        loaded = cached if cached is not None else session.load(stock_ids, uncached=record_ids)
         group = _Group(
             stocks={i: loaded[i] for i in stock_ids if i in loaded},
             records={i: loaded[i] for i in record_ids if i in loaded},
@@ -172,24 +160,24 @@ class LedgerApplication(Application[UUID]):
                 if job.size > 1:
                     # A batch may have moved some stocks before failing: none of them is
                     # fit to be saved or cached. A batch is alone in its group.
+                    session.abandon()
                     job.fail(error)
                     return
                 refused.append((job, error))
         if optimistic and refused:
-            self.stocks.give_back(pristine.values())
-            raise _Unverified
+            raise Recheck
         positions: dict[tuple[UUID, int], int] = {}
         if planned:
             try:
-                positions = self.store_events(
+                positions = session.save(
                     [*group.opened, *group.collect_stock_events(), *group.new_records]
                 )
             except IntegrityError:
-                if not optimistic:
-                    raise
-                self.stocks.give_back(pristine.values())
-                raise _Unverified from None
-        self.stocks.give_back(group.stocks.values())
+                if optimistic:
+                    raise Recheck from None  # most likely a stale cache: no pause
+                raise
+        for stock in group.stocks.values():
+            session.add(stock)
         if group.replay_keys:
             try:
                 positions.update(self.loader.positions(list(group.replay_keys)))
@@ -290,6 +278,23 @@ class LedgerApplication(Application[UUID]):
                 )
             )
         return results
+
+    def read_current(
+        self, aggregate_ids: Sequence[UUID], read: Callable[[dict[UUID, Any]], T]
+    ) -> T:
+        """``read`` the aggregates that exist among ``aggregate_ids`` as stored now: the
+        cached ones brought up to date, the others from their latest snapshot. ``read`` must
+        copy what it needs: the aggregates go back to the cache, and to writers, after it."""
+        borrowed = self.aggregates.lend(aggregate_ids)
+        try:
+            loaded = self.loader.load_many(aggregate_ids, known=borrowed)
+        except BaseException:
+            self.aggregates.give_back(borrowed.values())
+            raise
+        try:
+            return read(loaded)
+        finally:
+            self.aggregates.give_back(loaded.values())
 
     def stock_levels(self, sku: str, warehouse: str) -> Stock | None:
         try:
@@ -396,10 +401,6 @@ class _Encoded(Sequence[StoredEvent]):
             for _ in self:
                 pass
         return self._done[index]
-
-
-class _Unverified(Exception):
-    """A group tried on cached state alone must be decided again on fresh state."""
 
 
 @dataclass

@@ -5,10 +5,15 @@ one-query versions of the same port (``adapters/bulk_loading.py``); a batch of 5
 over 50,000 SKUs is where that difference matters.
 
 A stock that has seen thousands of movements would cost thousands of events on every write if it
-were replayed from scratch, so the application keeps recently saved aggregates in an
-``AggregateCache`` and asks the loader only for the events recorded after the cached version
-(written by another process, say). The cache lends aggregates out and takes them back only
-after a successful save, so an aggregate changed by a write that then failed is never reused.
+were replayed from scratch, so the cost of a load is bounded twice over:
+
+- the application keeps recently used aggregates in an ``AggregateCache`` and asks the loader
+  only for the events recorded after the cached version (written by another process, say). The
+  cache lends aggregates out and takes them back only after a successful save, so an aggregate
+  changed by a write that then failed is never reused;
+- an aggregate not in the cache (another process's SKU, a restart) starts from its latest
+  snapshot, taken every ``SNAPSHOT_INTERVAL`` events (``ledger/unit_of_work.py``), and replays
+  only the events after it.
 """
 
 from __future__ import annotations
@@ -87,10 +92,19 @@ class AggregateCache:
             return
         with self._lock:
             for aggregate in aggregates:
-                self._items[aggregate.id] = aggregate
+                held = self._items.get(aggregate.id)
+                # Two borrowers of one id (a read and a write, each with its own copy) may
+                # give back in either order: keep the later version.
+                if held is None or held.version <= aggregate.version:
+                    self._items[aggregate.id] = aggregate
                 self._items.move_to_end(aggregate.id)
             while len(self._items) > self.max_size:
                 self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget everything (as a restarted process would)."""
+        with self._lock:
+            self._items.clear()
 
     def __len__(self) -> int:
         return len(self._items)

@@ -8,24 +8,23 @@ so twenty copies of one order arriving at once reserve once.
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
 from ledger import ids
-from ledger.application import MAX_ATTEMPTS, LedgerApplication
+from ledger.application import LedgerApplication
 from ledger.codes import check_code, check_text
-from ledger.errors import Busy, InvalidInput, NotFound, SecretKeyMissing
+from ledger.errors import Busy, InvalidInput, LedgerError, NotFound, SecretKeyMissing
+from ledger.group_commit import GroupCommit, Job
 from ledger.orders import Order, OrderLine, OrderStatus, StockAction, StockChange
 from ledger.platform_settings import parse_platform
 from ledger.platforms import WITHOUT_A_KEY_MESSAGE, CredentialVault, Platform
 from ledger.stock import MovementKind, Stock
+from ledger.unit_of_work import Session
 
 
 @dataclass(frozen=True)
@@ -48,13 +47,35 @@ class _Acknowledged(Exception):
     """The platform's policy does not import the order yet."""
 
 
-Decision = Callable[[Order | None], tuple[Order, list[StockChange]]]
+class _Refused(Exception):
+    """A command of the group was refused (and its job ended): decide the others again."""
+
+
+Decision = Callable[[Platform | None, Order | None], tuple[Order, list[StockChange]]]
+
+
+@dataclass(frozen=True)
+class _OrderCommand:
+    platform: str
+    order_id: str
+    decide: Decision
+    recorded_by: str
+    # Lines whose stocks the command needs besides the order's own (an import, an edit).
+    lines: tuple[OrderLine, ...]
+
+
+_CommandJob = Job[_OrderCommand, OrderOutcome]
+# Order commands that arrive together are committed together, up to this many per group.
+MAX_GROUP = 100
 
 
 class OrderDesk:
     def __init__(self, app: LedgerApplication, vault: CredentialVault | None = None) -> None:
         self.app = app
         self.vault = vault
+        self._commands: GroupCommit[_OrderCommand, OrderOutcome] = GroupCommit(
+            self._commit_group, max_group_size=MAX_GROUP
+        )
 
     # -- platforms ---------------------------------------------------------------------------
 
@@ -69,27 +90,28 @@ class OrderDesk:
             raise SecretKeyMissing(WITHOUT_A_KEY_MESSAGE, field="credentials")
         key = ids.platform_id(name)
         wrote = False
-        for attempt in range(MAX_ATTEMPTS):
-            platform: Platform | None = self.app.loader.load_many([key]).get(key)
+
+        def work(session: Session) -> tuple[Platform, dict[tuple[Any, int], int]]:
+            nonlocal wrote
+            platform: Platform | None = session.load([key]).get(key)
             change = self._store_credentials(name, platform, request.credentials, rewrite=wrote)
             wrote = wrote or change.wrote
             if platform is None:
                 platform = Platform.configured(name, request.settings, change.set_names)
+                session.add(platform)
             else:
                 platform.reconfigure(request.settings, change.set_names, change.deleted_names)
-            try:
-                positions = self.app.store_events(list(platform.collect_events()))
-                break
-            except IntegrityError:
-                time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))
-        else:
-            raise Busy("the platform changed concurrently too often; try again")
+            return platform, session.save(list(platform.collect_events()))
+
+        platform, positions = self.app.unit_of_work.run(
+            work, busy="the platform changed concurrently too often; try again"
+        )
         released = []
         position = max(positions.values(), default=None)
         for order in self.held(name):
             if platform.hold_reason(order.carrier) is None:
                 outcome = self._command(
-                    name, order.order_id, lambda o: o.unblock(platform.reserves()), "platform"
+                    name, order.order_id, lambda o, _: o.unblock(platform.reserves()), "platform"
                 )
                 if outcome.order is not None:
                     released.append(outcome.order)
@@ -185,17 +207,17 @@ class OrderDesk:
         store would stop that view for every order after it."""
         check_code(order_id, "order_id")
         check_text(carrier, "carrier", max_length=200)
-        try:
-            platform = self.platform(platform_name)
-        except NotFound:
-            raise InvalidInput(
-                f"unknown platform {platform_name!r}: configure it with PUT /platforms/"
-                f"{platform_name}",
-                field="platform",
-            ) from None
-        reserves = platform.reserves()
 
-        def decide(existing: Order | None) -> tuple[Order, list[StockChange]]:
+        def decide(
+            platform: Platform | None, existing: Order | None
+        ) -> tuple[Order, list[StockChange]]:
+            if platform is None:
+                raise InvalidInput(
+                    f"unknown platform {platform_name!r}: configure it with PUT /platforms/"
+                    f"{platform_name}",
+                    field="platform",
+                )
+            reserves = platform.reserves()
             if existing is None and not platform.imports(status):
                 raise _Acknowledged(
                     f"{platform_name} imports orders from {platform.import_from.value}; this "
@@ -225,7 +247,7 @@ class OrderDesk:
             latest = self.platform(platform_name)
             if latest.hold_reason(held.carrier) is None:
                 released = self._command(
-                    platform_name, order_id, lambda o: o.unblock(latest.reserves()), "platform"
+                    platform_name, order_id, lambda o, _: o.unblock(latest.reserves()), "platform"
                 )
                 return replace(
                     outcome,
@@ -238,27 +260,35 @@ class OrderDesk:
     def advance(
         self, platform: str, order_id: str, status: OrderStatus, recorded_by: str
     ) -> OrderOutcome:
-        reserves = self.platform(platform).reserves()
-        return self._command(platform, order_id, lambda o: o.advance(status, reserves), recorded_by)
+        def act(order: Order, settings: Platform | None) -> list[StockChange]:
+            if settings is None:
+                raise NotFound(f"no platform named {platform!r}", platform=platform)
+            return order.advance(status, settings.reserves())
+
+        return self._command(platform, order_id, act, recorded_by)
 
     def post_stock(self, platform: str, order_id: str, recorded_by: str) -> OrderOutcome:
-        return self._command(platform, order_id, Order.post_stock, recorded_by)
+        return self._command(platform, order_id, lambda o, _: o.post_stock(), recorded_by)
 
     def invoice(
         self, platform: str, order_id: str, invoice: dict[str, Any], recorded_by: str
     ) -> OrderOutcome:
-        return self._command(platform, order_id, lambda o: o.record_invoice(invoice), recorded_by)
+        return self._command(
+            platform, order_id, lambda o, _: o.record_invoice(invoice), recorded_by
+        )
 
     def cancel(self, platform: str, order_id: str, recorded_by: str) -> OrderOutcome:
-        return self._command(platform, order_id, Order.cancel, recorded_by)
+        return self._command(platform, order_id, lambda o, _: o.cancel(), recorded_by)
 
     def delete(self, platform: str, order_id: str, recorded_by: str) -> OrderOutcome:
-        return self._command(platform, order_id, Order.delete, recorded_by)
+        return self._command(platform, order_id, lambda o, _: o.delete(), recorded_by)
 
     def edit(
         self, platform: str, order_id: str, lines: list[OrderLine], recorded_by: str
     ) -> OrderOutcome:
-        return self._command(platform, order_id, lambda o: o.edit_lines(lines), recorded_by, lines)
+        return self._command(
+            platform, order_id, lambda o, _: o.edit_lines(lines), recorded_by, lines
+        )
 
     def get(self, platform: str, order_id: str) -> Order:
         _check_ids(platform, order_id)
@@ -274,16 +304,18 @@ class OrderDesk:
         self,
         platform: str,
         order_id: str,
-        act: Callable[[Order], list[StockChange]],
+        act: Callable[[Order, Platform | None], list[StockChange]],
         recorded_by: str,
         extra_lines: list[OrderLine] | None = None,
     ) -> OrderOutcome:
         _check_ids(platform, order_id)
 
-        def decide(existing: Order | None) -> tuple[Order, list[StockChange]]:
+        def decide(
+            settings: Platform | None, existing: Order | None
+        ) -> tuple[Order, list[StockChange]]:
             if existing is None:
                 raise NotFound(f"no {platform} order {order_id!r}", platform=platform)
-            return existing, act(existing)
+            return existing, act(existing, settings)
 
         return self._run(platform, order_id, decide, recorded_by, extra_lines or [])
 
@@ -295,57 +327,104 @@ class OrderDesk:
         recorded_by: str,
         extra_lines: list[OrderLine],
     ) -> OrderOutcome:
-        order_key = ids.order_id(platform, order_id)
-        given = [ids.stock_id(line.sku, line.warehouse) for line in extra_lines]
-        for attempt in range(MAX_ATTEMPTS):
-            # The order and the stocks already known to matter, in one query; the order's
-            # other stocks (a command on an existing order) in a second one.
-            found = self.app.loader.load_many([order_key, *given])
-            existing = found.pop(order_key, None)
-            stocks: dict[Any, Stock] = found
-            missing = [
-                stock_id
-                for stock_id in (
-                    ids.stock_id(sku, wh) for sku, wh in (existing.lines if existing else {})
-                )
-                if stock_id not in stocks and stock_id not in given
-            ]
-            if missing:
-                stocks.update(self.app.loader.load_many(missing))
-            order, changes = decide(existing)
-            opened = self._apply(order, changes, stocks, recorded_by)
-            try:
-                events = [*opened]
-                for stock in stocks.values():
-                    events += stock.collect_events()
-                events += order.collect_events()
-                positions = self.app.store_events(events)
-            except IntegrityError:
-                time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))
-                continue
-            # Stocks changed outside the movement path: drop any cached copy.
-            self.app.stocks.lend(list(stocks))
-            return OrderOutcome(
-                order, existing is None, changes, position=max(positions.values(), default=None)
+        """Run one order command, committed together with the commands that arrive with it."""
+        return self._commands.submit(
+            _OrderCommand(platform, order_id, decide, recorded_by, tuple(extra_lines))
+        )
+
+    def _commit_group(self, jobs: list[_CommandJob]) -> None:
+        try:
+            self.app.unit_of_work.run(
+                lambda session: self._try_group(jobs, session),
+                busy="the order or its stock changed concurrently too often; try again",
             )
-        raise Busy("the order or its stock changed concurrently too often; try again")
+        except Busy as error:
+            for job in jobs:
+                if not job.done:
+                    job.fail(error)
+
+    def _try_group(self, jobs: list[_CommandJob], session: Session) -> None:
+        """Decide every command of the group in turn, each on the state the ones before it
+        left, and store all their events in one transaction; then end every job. A command
+        that is refused is ended at once, and the others are decided again on fresh state
+        without it: what it changed before it was refused must not be saved."""
+        while True:
+            pending = [job for job in jobs if not job.done]
+            if not pending:
+                return
+            try:
+                planned = self._plan(pending, session)
+            except _Refused:
+                session.abandon()
+                continue
+            positions = session.save([e for _, _, events in planned for e in events])
+            for job, outcome, events in planned:
+                keys = [(e.originator_id, e.originator_version) for e in events]
+                position = max((positions[k] for k in keys), default=None)
+                job.succeed(replace(outcome, position=position))
+            return
+
+    def _plan(
+        self, jobs: list[_CommandJob], session: Session
+    ) -> list[tuple[_CommandJob, OrderOutcome, list[Any]]]:
+        commands = [job.payload for job in jobs]
+        wanted = [ids.platform_id(c.platform) for c in commands]
+        wanted += [ids.order_id(c.platform, c.order_id) for c in commands]
+        wanted += [ids.stock_id(line.sku, line.warehouse) for c in commands for line in c.lines]
+        found = session.load(wanted)
+        # The stocks of orders already recorded, which only they know.
+        missing = [
+            ids.stock_id(sku, warehouse)
+            for order in found.values()
+            if isinstance(order, Order)
+            for sku, warehouse in order.lines
+        ]
+        missing = [i for i in missing if i not in found]
+        if missing:
+            found.update(session.load(missing))
+        planned = []
+        for job in jobs:
+            command = job.payload
+            order_key = ids.order_id(command.platform, command.order_id)
+            existing: Order | None = found.get(order_key)
+            try:
+                order, changes = command.decide(
+                    found.get(ids.platform_id(command.platform)), existing
+                )
+                opened, touched = self._apply(order, changes, found, command.recorded_by)
+            except (LedgerError, _Acknowledged) as error:
+                job.fail(error)
+                raise _Refused from None
+            events: list[Any] = [*opened]
+            for stock in touched:
+                events += stock.collect_events()
+            events += order.collect_events()
+            found[order_key] = order
+            session.add(order)
+            for stock in touched:
+                session.add(stock)
+            planned.append((job, OrderOutcome(order, existing is None, changes), events))
+        return planned
 
     def _apply(
         self,
         order: Order,
         changes: list[StockChange],
-        stocks: dict[Any, Stock],
+        aggregates: dict[Any, Any],
         recorded_by: str,
-    ) -> list[Stock.Opened]:
+    ) -> tuple[list[Stock.Opened], list[Stock]]:
+        """Carry out the order's stock changes; the stocks opened, and every stock touched."""
         opened: list[Stock.Opened] = []
+        touched: dict[Any, Stock] = {}
         now = datetime.now(UTC)
         for number, change in enumerate(changes):
             stock_id = ids.stock_id(change.sku, change.warehouse)
-            stock = stocks.get(stock_id)
+            stock = aggregates.get(stock_id)
             if stock is None:
                 stock, event = Stock.opened(change.sku, change.warehouse, now)
-                stocks[stock_id] = stock
+                aggregates[stock_id] = stock
                 opened.append(event)
+            touched[stock_id] = stock
             common: dict[str, Any] = {
                 "movement_id": f"order/{order.platform}/{order.order_id}/{order.version}/{number}",
                 "reference": f"{order.platform} order {order.order_id}",
@@ -364,7 +443,7 @@ class OrderDesk:
                 stock.move(
                     MovementKind.SALES_ORDER, -change.quantity, allow_negative=True, **common
                 )
-        return opened
+        return opened, list(touched.values())
 
 
 def _check_ids(platform: str, order_id: str) -> None:

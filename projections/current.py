@@ -3,13 +3,13 @@
 The stock-levels view may lag the event store by milliseconds (or by much more while it is
 stopped or rebuilt), and a person who records a movement and then looks at the SKU expects to
 see it. So the answer comes from the stocks themselves, the same aggregates every write
-decides on, and the view only saves work:
+decides on, loaded as writes load them (``LedgerApplication.read_current``: the process's
+cached copy brought up to date, or the latest snapshot and the events after it), in one
+indexed query for all of the SKU's warehouses. The view only says which warehouses those are:
 
-- each view row stands for its stock as of the row's ``position`` (the notification id of the
-  last event it applied), so the stock is restored at that event's version and brought up to
-  date with the events recorded after it, one indexed query for all of the SKU's warehouses;
+- the SKU's rows in the view name the warehouses it had reached;
 - a warehouse the view has not seen yet has its ``Stock.Opened`` event after the view's
-  position: those are looked up too, and those stocks are loaded from their first event.
+  position: those are looked up too.
 
 Read the view's position before its rows: rows read later only know more, and every stock
 opened after that position is found among the events that follow it.
@@ -34,20 +34,15 @@ PAGE = 1_000
 
 def current_levels(app: LedgerApplication, view: StockLevelsView, sku: str) -> list[LevelsRow]:
     """The SKU's levels in every warehouse where it has a stock, by warehouse, current."""
-    seen_up_to = view.position()
-    rows = view.levels_of(sku)
-    versions = app.loader.versions_at([row.position for row in rows])
-    known: dict[UUID, Any] = {}
-    for row in rows:
-        at = versions.get(row.position)
-        if at is not None:
-            stock = Stock.restored(sku, row.warehouse, row.physical, row.reserved, at[1])
-            if stock.id == at[0]:
-                known[stock.id] = stock
-    wanted = [ids.stock_id(sku, row.warehouse) for row in rows]
-    wanted += [ids.stock_id(sku, warehouse) for warehouse in opened_since(app, sku, seen_up_to)]
-    stocks = sorted(app.loader.load_many(wanted, known=known).values(), key=_warehouse)
-    return [LevelsRow(s.sku, s.warehouse, s.physical, s.reserved, position=0) for s in stocks]
+    wanted = [ids.stock_id(sku, warehouse) for warehouse in warehouses_of(app, view, sku)]
+
+    def read(stocks: dict[UUID, Any]) -> list[LevelsRow]:
+        return [
+            LevelsRow(s.sku, s.warehouse, s.physical, s.reserved, position=0)
+            for s in sorted(stocks.values(), key=_warehouse)
+        ]
+
+    return app.read_current(wanted, read)
 
 
 def _warehouse(stock: Stock) -> str:

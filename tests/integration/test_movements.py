@@ -265,7 +265,7 @@ def test_a_large_save_refused_by_the_event_store_writes_nothing(container: Conta
     before = head(container)
     rows = [mv(f"row-{n}", "1", sku=f"S{n}") for n in range(1_500)]
     # A second process would see an old version of S5; simulate it by dropping the cache.
-    container.app.stocks.lend(list(container.app.stocks._items))
+    container.app.aggregates.clear()
     stale = container.app.loader.load_many
     container.app.loader.load_many = lambda ids, known=None: {  # type: ignore[method-assign]
         i: a for i, a in stale(ids, known).items() if a.__class__.__name__ != "Stock"
