@@ -56,7 +56,11 @@ class Stock(Aggregate):
         warehouse: str
 
     class Moved(Aggregate.Event):
-        """What every stock event carries: the movement it belongs to and who did it, when."""
+        """What every stock event carries: the movement it belongs to and who did it, when.
+
+        Each kind states once how it moves the stock: ``change`` goes to physical stock, to
+        reserved stock, or to both. The aggregate and every view read that statement
+        (``physical_change``, ``reserved_change``), so no rule is written twice."""
 
         movement_id: str
         change: Decimal
@@ -65,8 +69,22 @@ class Stock(Aggregate):
         recorded_by: str
         occurred_at: datetime
 
+        moves_physical = True
+        moves_reserved = False
+
+        @property
+        def physical_change(self) -> Decimal:
+            return self.change if self.moves_physical else _ZERO
+
+        @property
+        def reserved_change(self) -> Decimal:
+            return self.change if self.moves_reserved else _ZERO
+
         def apply(self, stock: Stock) -> None:
-            stock.physical += self.change
+            if self.moves_physical:
+                stock.physical += self.change
+            if self.moves_reserved:
+                stock.reserved += self.change
 
     class InvoicePosted(Moved):
         pass
@@ -92,21 +110,20 @@ class Stock(Aggregate):
         counted: Decimal
 
     class Reserved(Moved):
-        def apply(self, stock: Stock) -> None:
-            stock.reserved += self.change
+        moves_physical = False
+        moves_reserved = True
 
     class Released(Moved):
         """``change`` is negative: the reservation shrinks by that much."""
 
-        def apply(self, stock: Stock) -> None:
-            stock.reserved += self.change
+        moves_physical = False
+        moves_reserved = True
 
     class Consumed(Moved):
         """``change`` is negative: physical and reserved both drop by that much."""
 
-        def apply(self, stock: Stock) -> None:
-            stock.physical += self.change
-            stock.reserved += self.change
+        moves_physical = True
+        moves_reserved = True
 
     def __init__(self, sku: str, warehouse: str) -> None:
         self.sku = sku
@@ -132,31 +149,6 @@ class Stock(Aggregate):
             warehouse=warehouse,
         )
         return event.mutate(None), event
-
-    @classmethod
-    def restored(
-        cls, sku: str, warehouse: str, physical: Decimal, reserved: Decimal, version: int
-    ) -> Stock:
-        """The stock as it stood at ``version``, from levels known at that version (a read
-        model's row), as the library rebuilds an aggregate from a snapshot: loading it then
-        applies only the events after ``version``, not the stock's whole history."""
-        stock = object.__new__(cls)
-        object.__setattr__(
-            stock,
-            "__dict__",
-            {
-                "_id": ids.stock_id(sku, warehouse),
-                "_version": version,
-                "_created_on": None,
-                "_modified_on": None,
-                "_pending_events": [],
-                "sku": sku,
-                "warehouse": warehouse,
-                "physical": physical,
-                "reserved": reserved,
-            },
-        )
-        return stock
 
     @property
     def levels(self) -> Levels:
@@ -238,6 +230,7 @@ class Stock(Aggregate):
             )
 
 
+_ZERO = Decimal(0)
 _STOCK_TOPIC = get_topic(Stock)
 
 _MOVEMENT_EVENTS: dict[MovementKind, type[Stock.Moved]] = {

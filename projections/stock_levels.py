@@ -136,12 +136,8 @@ class StockLevelsProjection(ViewProjection):
 
 
 def physical_and_reserved_change(event: Stock.Moved) -> tuple[Decimal, Decimal]:
-    """How much one stock event moved physical and reserved stock (mirrors the aggregate)."""
-    if isinstance(event, (Stock.Reserved, Stock.Released)):
-        return Decimal(0), event.change
-    if isinstance(event, Stock.Consumed):
-        return event.change, event.change
-    return event.change, Decimal(0)
+    """How much one stock event moved physical and reserved stock, as the event states it."""
+    return event.physical_change, event.reserved_change
 
 
 class SQLiteStockLevelsView(SQLiteView, StockLevelsView):
