@@ -39,7 +39,7 @@ from ledger import ids
 from ledger.application import LedgerApplication
 from ledger.stock import Stock
 from projections.movement_report import MovementReportView
-from projections.stock_levels import LevelsRow, physical_and_reserved_change
+from projections.stock_levels import LevelsRow
 
 PAGE = 5_000
 
@@ -71,7 +71,7 @@ def levels_at(
                 moved = False
         for event in _events_after(app, stock_id, after):
             if isinstance(event, Stock.Moved) and event.occurred_at <= at:
-                change_physical, change_reserved = physical_and_reserved_change(event)
+                change_physical, change_reserved = event.physical_change, event.reserved_change
                 physical += change_physical
                 reserved += change_reserved
                 moved = True

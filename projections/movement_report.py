@@ -25,7 +25,6 @@ from eventsourcing.utils import get_topic
 
 from ledger.stock import EVENT_KINDS, Stock
 from projections.base import Page, PostgresView, SQLiteView, View, ViewProjection
-from projections.stock_levels import physical_and_reserved_change
 
 COLUMNS = (
     "position",
@@ -140,7 +139,7 @@ class MovementReportView(View):
                 touched.add(stock_id)
                 continue
             balance = balances[stock_id]
-            physical, reserved = physical_and_reserved_change(event)
+            physical, reserved = event.physical_change, event.reserved_change
             balance.physical += physical
             balance.reserved += reserved
             latest, backdated = running_latest(balance.latest, event.occurred_at)

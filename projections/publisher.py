@@ -29,7 +29,6 @@ from ledger.errors import InvalidInput
 from ledger.platforms import Platform
 from ledger.stock import EVENT_KINDS, Stock
 from projections.base import Page, PostgresView, SQLiteView, View, ViewProjection
-from projections.stock_levels import physical_and_reserved_change
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +101,7 @@ class PublisherFold:
                     )
         elif isinstance(event, Stock.Moved):
             stock = self.stocks[event.originator_id]
-            physical, reserved = physical_and_reserved_change(event)
+            physical, reserved = event.physical_change, event.reserved_change
             before = shown(stock.available)
             stock.available += physical - reserved
             stock.changed = True

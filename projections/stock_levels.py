@@ -60,7 +60,7 @@ class StockLevelsView(View):
             if isinstance(event, Stock.Opened):
                 openings.append(Opening(event.originator_id, event.sku, event.warehouse, position))
             elif isinstance(event, Stock.Moved):
-                physical, reserved = physical_and_reserved_change(event)
+                physical, reserved = event.physical_change, event.reserved_change
                 change = changes.get(event.originator_id)
                 if change is None:
                     changes[event.originator_id] = Change(physical, reserved, position)
@@ -133,11 +133,6 @@ class StockLevelsView(View):
 class StockLevelsProjection(ViewProjection):
     name = "stock_levels"
     topics = StockLevelsView.topics
-
-
-def physical_and_reserved_change(event: Stock.Moved) -> tuple[Decimal, Decimal]:
-    """How much one stock event moved physical and reserved stock, as the event states it."""
-    return event.physical_change, event.reserved_change
 
 
 class SQLiteStockLevelsView(SQLiteView, StockLevelsView):

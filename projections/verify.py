@@ -21,7 +21,7 @@ from projections.base import View
 from projections.movement_report import MovementReportView, running_latest
 from projections.order_list import OrderListView, fold
 from projections.publisher import PublisherView
-from projections.stock_levels import StockLevelsView, physical_and_reserved_change
+from projections.stock_levels import StockLevelsView
 
 PAGE = 10_000
 SHOWN = 50
@@ -134,7 +134,7 @@ def _stock_levels(events: Iterator[tuple[Any, int]]) -> Iterator[dict[str, Any]]
             }
         elif isinstance(event, Stock.Moved):
             row = rows[event.originator_id]
-            physical, reserved = physical_and_reserved_change(event)
+            physical, reserved = event.physical_change, event.reserved_change
             row["physical"] += physical
             row["reserved"] += reserved
             row["position"] = position
@@ -148,7 +148,7 @@ def _movement_report(events: Iterator[tuple[Any, int]]) -> Iterator[dict[str, An
             stocks[event.originator_id] = [event.sku, event.warehouse, Decimal(0), Decimal(0), None]
             continue
         stock = stocks[event.originator_id]
-        physical, reserved = physical_and_reserved_change(event)
+        physical, reserved = event.physical_change, event.reserved_change
         stock[2] += physical
         stock[3] += reserved
         stock[4], backdated = running_latest(stock[4], event.occurred_at)

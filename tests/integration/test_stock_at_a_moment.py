@@ -26,7 +26,6 @@ from ledger.movements import MovementRequest
 from ledger.orders import OrderLine, OrderStatus
 from ledger.stock import Stock
 from projections.history import levels_at
-from projections.stock_levels import physical_and_reserved_change
 from projections.verify import verify
 from tests.integration.test_migrations import _yoyo_url
 
@@ -48,7 +47,7 @@ def replayed_at(app: LedgerApplication, sku: str, warehouses: list[str], at: dat
         for stored in app.recorder.select_events(ids.stock_id(sku, warehouse)):
             event = app.mapper.to_domain_event(stored)
             if isinstance(event, Stock.Moved) and event.occurred_at <= at:
-                change_physical, change_reserved = physical_and_reserved_change(event)
+                change_physical, change_reserved = event.physical_change, event.reserved_change
                 physical += change_physical
                 reserved += change_reserved
                 moved = True

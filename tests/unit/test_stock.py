@@ -197,3 +197,36 @@ def test_a_stock_opened_directly_is_the_one_the_constructor_makes() -> None:
     assert mapper.to_stored_event(direct) == mapper.to_stored_event(event)
     assert stock == made
     assert stock.collect_events() == []
+
+
+@pytest.mark.parametrize(
+    ("event_class", "moves"),
+    [
+        *(
+            (cls, (True, False))
+            for cls in EVENT_KINDS
+            if cls.__name__ not in {"Reserved", "Released", "Consumed"}
+        ),
+        (Stock.Reserved, (False, True)),
+        (Stock.Released, (False, True)),
+        (Stock.Consumed, (True, True)),
+    ],
+    ids=lambda value: getattr(value, "__name__", str(value)),
+)
+def test_each_stock_event_states_once_what_it_moves_and_the_aggregate_obeys(
+    event_class: type[Stock.Moved], moves: tuple[bool, bool]
+) -> None:
+    """The statement every view reads (physical_change, reserved_change) is the one the
+    aggregate applies: a view cannot disagree with the stock it shows."""
+    stock = Stock("SKU", "main")
+    stock.reserve(Decimal(50), **common("r"))
+    before = stock.levels
+    extra = {"counted": Decimal(0)} if event_class is Stock.InventoryCounted else {}
+    stock.trigger_event(event_class, change=Decimal(-3), **extra, **common("e"))
+    [*_, event] = stock.collect_events()
+    expected = (Decimal(-3) if moves[0] else 0, Decimal(-3) if moves[1] else 0)
+    assert (event.physical_change, event.reserved_change) == expected
+    assert (
+        stock.physical - before.physical,
+        stock.reserved - before.reserved,
+    ) == expected
