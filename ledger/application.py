@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -86,6 +87,7 @@ class LedgerApplication(Application[UUID]):
         # Stocks, orders and platforms as last loaded or saved, shared by every write path.
         self.aggregates = AggregateCache(cache_size)
         self.unit_of_work = UnitOfWork(self)
+        self._optimism = Optimism()
         self._writes: GroupCommit[_Write, list[MovementResult]] = GroupCommit(
             self._commit_group,
             max_group_size=MAX_GROUP,
@@ -143,7 +145,11 @@ class LedgerApplication(Application[UUID]):
         requests = [r for job in jobs for r in job.payload.requests]
         record_ids = [ids.movement_record_id(r.movement_id) for r in requests]
         stock_ids = list(dict.fromkeys(ids.stock_id(r.sku, r.warehouse) for r in requests))
-        cached = session.cached(stock_ids) if all(job.size == 1 for job in jobs) else None
+        cached = (
+            session.cached(stock_ids)
+            if all(job.size == 1 for job in jobs) and self._optimism.worth_trying()
+            else None
+        )
         optimistic = cached is not None
         loaded = cached if cached is not None else session.load(stock_ids, uncached=record_ids)
         group = _Group(
@@ -174,8 +180,11 @@ class LedgerApplication(Application[UUID]):
                 )
             except IntegrityError:
                 if optimistic:
+                    self._optimism.record(paid=False)
                     raise Recheck from None  # most likely a stale cache: no pause
                 raise
+            if optimistic:
+                self._optimism.record(paid=True)
         for stock in group.stocks.values():
             session.add(stock)
         if group.replay_keys:
@@ -366,6 +375,40 @@ class LedgerApplication(Application[UUID]):
         except AggregateNotFoundError:
             raise NotFound(f"no token named {name!r}", name=name) from None
         return self.repository.get(claim.token_id)
+
+
+class Optimism:
+    """Whether saving on cached state alone pays here.
+
+    Alone, this process's cache is current and nearly every optimistic save goes through.
+    Beside other API processes writing the same stocks, its copies are often stale, and each
+    stale save is a wasted transaction under the event store's lock. So the share of optimistic
+    saves refused is followed (a moving average); above ``MOST`` the groups read first, and one
+    group in ``PROBE`` still tries, to notice when the others have gone quiet.
+    """
+
+    WEIGHT = 0.05
+    MOST = 0.2
+    PROBE = 20
+
+    def __init__(self) -> None:
+        self.refused_share = 0.0
+        self._skipped = 0
+        self._lock = threading.Lock()
+
+    def worth_trying(self) -> bool:
+        with self._lock:
+            if self.refused_share <= self.MOST:
+                return True
+            self._skipped += 1
+            if self._skipped >= self.PROBE:
+                self._skipped = 0
+                return True
+            return False
+
+    def record(self, *, paid: bool) -> None:
+        with self._lock:
+            self.refused_share += self.WEIGHT * ((0.0 if paid else 1.0) - self.refused_share)
 
 
 class _Encoded(Sequence[StoredEvent]):
