@@ -228,10 +228,19 @@ class ViewHealth(BaseModel):
     name: str
     position: int = Field(description="The last event position the view has read.")
     lag: int = Field(description="Events stored but not yet read by the view.")
-    running: bool = Field(description="Whether this process runs the view's runner.")
+    running: bool = Field(
+        description="Whether the view's runner runs: in this process, or in a process that "
+        "reported it within the last 15 s (the background process of `serve --workers N`, "
+        "a `ledger worker`)."
+    )
     failing: bool
     last_error: str | None
     problem: str | None = Field(description="While failing: the event it cannot apply.")
+    heartbeat_age: float | None = Field(
+        None,
+        description="Seconds since a process running the view last reported it; null when "
+        "this process runs it, or when none ever did.",
+    )
 
 
 class ViewsHealth(BaseModel):

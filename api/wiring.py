@@ -32,6 +32,7 @@ from projections.movement_report import MovementReportView
 from projections.order_list import OrderListView
 from projections.publisher import PublisherView
 from projections.runner import FollowingRunner, PollingRunner, Runner, catch_up
+from projections.status import SEEN_WITHIN, ReportedView, StatusReporter, ViewStatusStore
 from projections.stock_levels import StockLevelsView
 
 
@@ -44,8 +45,10 @@ class Container:
     views: dict[str, View]
     deliveries: DeliveryStore
     credentials: CredentialStore
+    status: ViewStatusStore
     runners: list[Runner] = field(default_factory=list)
     started: bool = False
+    reporter: StatusReporter | None = None
     dispatcher: Dispatcher | None = None
     jobs: PlatformJobs | None = None
     _vtex: dict[str, tuple[tuple[dict[str, Any], int], VtexPlatform]] = field(default_factory=dict)
@@ -124,8 +127,11 @@ class Container:
             ) from None
 
     def start_background(self) -> None:
+        self.reporter = StatusReporter(self.status, lambda: [r.state() for r in self.runners])
         for runner in self.runners:
+            runner.on_change = self.reporter.changed
             runner.start()
+        self.reporter.start()
         names = self.publisher.platform_names
         self.dispatcher = Dispatcher(
             self.deliveries,
@@ -169,17 +175,22 @@ class Container:
         ``read_wait_seconds`` is ``ViewLagging``. The wait sleeps on the event loop: each look
         at the view borrows a worker thread for one indexed query, so a thousand waiting
         clients do not fill the thread pool."""
-        runner = next(r for r in self.runners if r.name == view)
-        if await run_in_threadpool(runner.position) >= position:
+        # The view's position is read from the database, so a process that runs no runner
+        # (an API worker of `serve --workers N`) waits as well as one that does; a local
+        # runner is only poked, for SQLite's polling runner to look at once.
+        read = self.views[view].position
+        runner = next((r for r in self.runners if r.name == view), None) if self.started else None
+        if await run_in_threadpool(read) >= position:
             return
         await self.check_position(position)
         timeout = self.settings.read_wait_seconds
         deadline = time.monotonic() + timeout
         delay = 0.002
         while True:
-            runner.poke()
+            if runner is not None:
+                runner.poke()
             await asyncio.sleep(min(delay, max(deadline - time.monotonic(), 0)))
-            if await run_in_threadpool(runner.position) >= position:
+            if await run_in_threadpool(read) >= position:
                 return
             if time.monotonic() >= deadline:
                 raise ViewLagging(
@@ -191,37 +202,63 @@ class Container:
             delay = min(delay * 2, 0.05)
 
     def view_health(self) -> tuple[int, list[dict[str, Any]]]:
-        """The event store's position and each view's position, lag and state."""
+        """The event store's position and each view's position, lag and state. A process
+        that runs the views tells what its runners know; any other reads what the processes
+        running them recorded (``view_status``): ``running`` is then whether one of them was
+        seen within ``SEEN_WITHIN`` seconds."""
         head = self.app.recorder.max_notification_id() or 0
         views = []
-        for runner in self.runners:
-            health = runner.health()
+        for state in self._view_states():
+            position = self.views[state.name].position()
             views.append(
                 {
-                    "name": health.name,
-                    "position": health.position,
-                    "lag": max(head - health.position, 0),
-                    "running": self.started,
-                    "failing": health.failing,
-                    "last_error": health.last_error,
-                    "problem": health.problem,
+                    "name": state.name,
+                    "position": position,
+                    "lag": max(head - position, 0),
+                    "running": state.running,
+                    "failing": state.failing,
+                    "last_error": state.last_error,
+                    "problem": state.problem,
+                    "heartbeat_age": state.heartbeat_age,
                 }
             )
         return head, views
 
+    def _view_states(self) -> list[ReportedView]:
+        if self.started:
+            return [
+                ReportedView(s.name, True, s.failing, s.last_error, s.problem, None)
+                for s in (runner.state() for runner in self.runners)
+            ]
+        reported = self.status.read(list(self.views))
+        return [reported[name] for name in self.views]
+
     def readiness(self) -> list[dict[str, str]]:
         """What keeps this process from serving well, in words that reveal neither the
-        database's address nor any data: empty when ready."""
+        database's address nor any data: empty when ready. Unready when a view fails or,
+        in a process that runs no views, when no process running them has been seen within
+        ``SEEN_WITHIN`` seconds (the background work is down)."""
         try:
             self.app.recorder.max_notification_id()
-            healths = [runner.health() for runner in self.runners]  # each reads its position
+            states = self._view_states()
+            for name in self.views:  # each reads its position: the view's tables answer
+                self.views[name].position()
         except Exception:
             return [{"component": "database", "problem": "unreachable"}]
         problems = []
-        for health in healths:
-            if health.failing:
+        if not any(state.running for state in states):
+            return [
+                {
+                    "component": "background",
+                    "problem": f"no process running the views seen for {SEEN_WITHIN:g} s",
+                }
+            ]
+        for state in states:
+            if not state.running:
+                problems.append({"component": f"view {state.name}", "problem": "not running"})
+            elif state.failing:
                 problems.append(
-                    {"component": f"view {health.name}", "problem": health.problem or "failing"}
+                    {"component": f"view {state.name}", "problem": state.problem or "failing"}
                 )
         return problems
 
@@ -239,6 +276,8 @@ class Container:
                 service.stop()
         for runner in self.runners:
             runner.stop()
+        if self.reporter is not None:
+            self.reporter.stop()  # its rows go: this process no longer runs the views
         for vtex in [v for _, v in self._vtex.values()] + self._retired:
             vtex.close()
         self.app.close()
@@ -276,5 +315,6 @@ def build(settings: Settings) -> Container:
         views,
         deliveries,
         credentials,
+        ViewStatusStore(datastore, database.is_postgres),
         runners,
     )

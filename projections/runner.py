@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,6 +32,7 @@ from eventsourcing.utils import EnvType
 
 from ledger.application import LedgerApplication
 from projections.base import EventNotApplied, StalePage, View, ViewProjection
+from projections.status import ViewState
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ class Runner(Protocol):
     def poke(self, _position: int | None = None) -> None: ...
     def position(self) -> int: ...
     def health(self) -> RunnerHealth: ...
+    def state(self) -> ViewState: ...
 
 
 class _Supervised:
@@ -69,6 +72,9 @@ class _Supervised:
         self.view = view
         self.last_error: str | None = None
         self.problem: str | None = None
+        # Called when the view starts or stops failing (or fails otherwise): the process's
+        # ``StatusReporter`` then records it for the other processes (projections/status.py).
+        self.on_change: Callable[[], None] | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -94,14 +100,28 @@ class _Supervised:
             self.name, self.position(), self.last_error is not None, self.last_error, self.problem
         )
 
+    def state(self) -> ViewState:
+        """What this runner knows in memory (no database read)."""
+        return ViewState(self.name, self.last_error, self.problem)
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
     def _recovered(self) -> None:
+        if self.last_error is None:
+            return
         self.last_error = None
         self.problem = None
+        self._changed()
 
     def _failed(self, error: BaseException, backoff: float) -> float:
         """Log, report and wait; never raises (the database may be what failed)."""
+        before = self.last_error
         self.last_error = f"{type(error).__name__}: {error}"
         self.problem = error.summary if isinstance(error, EventNotApplied) else type(error).__name__
+        if self.last_error != before:
+            self._changed()
         log.error(
             "view %s failed (%s); retrying in %.1f s", self.name, error, backoff, exc_info=error
         )
