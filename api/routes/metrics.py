@@ -19,8 +19,10 @@ from prometheus_client import (
 )
 from prometheus_client.core import CollectorRegistry, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from adapters.delivery_metrics import DeliveryCollector
+from api import process_metrics
 from api.dependencies import Reader
 from api.http_metrics import HttpMetrics
 from api.schemas import ERRORS
@@ -90,12 +92,22 @@ class _LedgerCollector:
 def build_registry(
     container: Callable[[], Container | None],
 ) -> tuple[CollectorRegistry, HttpMetrics]:
-    """One registry per application: the process's, the HTTP requests' and the ledger's."""
+    """One registry per application: the process's, the HTTP requests' and the ledger's.
+
+    Under ``serve --workers N`` (``PROMETHEUS_MULTIPROC_DIR`` set), the HTTP figures are the
+    sum of every worker's and the process figures are each process's, labelled
+    (``api/process_metrics.py``): a scrape answered by any worker shows them all."""
     registry = CollectorRegistry(auto_describe=False)
-    ProcessCollector(registry=registry)
-    GCCollector(registry=registry)
+    shared = process_metrics.folder()
+    if shared is None:
+        ProcessCollector(registry=registry)
+        GCCollector(registry=registry)
+        http = HttpMetrics(registry)
+    else:
+        MultiProcessCollector(registry, path=shared)
+        registry.register(process_metrics.TreeProcessCollector(shared))  # type: ignore[arg-type]
+        http = HttpMetrics(None)  # its values live in the shared files, read by the collector
     PlatformCollector(registry=registry)
-    http = HttpMetrics(registry)
     registry.register(_LedgerCollector(container))  # type: ignore[arg-type]
     return registry, http
 
