@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors
+from api import errors, process_metrics
 from api.body_limit import BodyLimit
 from api.collector import CollectorPaused
 from api.http_metrics import HttpMetricsMiddleware
@@ -51,6 +53,7 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
             yield
         finally:
             container.close()
+            process_metrics.forget(os.getpid())
 
     app = FastAPI(title="ledger", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.container = None
@@ -77,4 +80,23 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
     )
     # Outermost: it sees every answer, the body limit's 413s included.
     app.add_middleware(HttpMetricsMiddleware, metrics=http_metrics)
+    return app
+
+
+def api_worker() -> FastAPI:
+    """The application of one API worker of ``ledger serve --workers N`` (uvicorn's factory,
+    called in a process uvicorn spawned): no background work (``serve``'s background process
+    does it), logging configured again (a spawned process starts without ours), and the
+    process stops when ``serve`` dies, however it dies."""
+    from api.cli import tune_garbage_collector
+    from api.logs import configure_logging
+    from api.processes import die_with_parent
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    parent = multiprocessing.parent_process()
+    die_with_parent(parent.pid if parent is not None else None)
+    process_metrics.register("api")
+    app = create_app(settings, background=False)
+    tune_garbage_collector()
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import signal
 import threading
 from typing import Annotated, Any
@@ -61,27 +62,68 @@ def _every_command(ctx: typer.Context) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="API processes (default: LEDGER_WORKERS, else the CPU count on PostgreSQL and "
+            "1 on SQLite). With more than one, the background work runs in a process of its "
+            "own, restarted if it dies. SQLite allows only 1 (one writer at a time).",
+            show_default=False,
+        ),
+    ] = None,
     background: Annotated[
         bool | None,
         typer.Option(
-            help="Also run the background work (projections) in this process "
-            "[default: LEDGER_BACKGROUND, true].",
+            help="Also run the background work (views, dispatcher, platform robots): in this "
+            "process with --workers 1, else in a supervised process of its own "
+            "(default: LEDGER_BACKGROUND, true).",
             show_default=False,
         ),
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Run the HTTP API (and, unless --no-background, the background work)."""
-    from api.app import create_app
+    from adapters.database import parse_database_url
+    from api.processes import default_workers
 
     settings = _settings()
-    app = create_app(settings, background=background)
-    _tune_garbage_collector()
+    try:
+        database = parse_database_url(settings.database_url)
+    except ValueError as error:
+        typer.echo(f"error: LEDGER_DATABASE_URL: {error}", err=True)
+        raise typer.Exit(2) from None
+    count = workers or settings.workers or default_workers(database)
+    if count > 1 and not database.is_postgres:
+        typer.echo(
+            f"error: {count} workers on SQLite: SQLite has one writer at a time and feeds its "
+            "views from the writing process, so `ledger serve` runs one process on it "
+            "(--workers 1, the default there); use PostgreSQL for more",
+            err=True,
+        )
+        raise typer.Exit(2)
+    run_background = settings.background if background is None else background
+    if count > 1:
+        from api.processes import serve_many
+
+        code = serve_many(
+            settings,
+            host=host,
+            port=port,
+            workers=count,
+            background=run_background,
+            log_level=log_level,
+        )
+        raise typer.Exit(code)
+    from api.app import create_app
+
+    app = create_app(settings, background=run_background)
+    tune_garbage_collector()
     # No logging configuration of uvicorn's own: its lines take ours (api/logs.py).
     uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=None)
 
 
-def _tune_garbage_collector() -> None:
+def tune_garbage_collector() -> None:
     # A 50,000-row batch allocates millions of short-lived objects; with the default threshold
     # (700) the collector runs thousands of times and rescans the whole heap in its older
     # generations. Measured: about 12% of a large batch's time (docs/benchmarks.md).
@@ -90,16 +132,29 @@ def _tune_garbage_collector() -> None:
 
 
 @cli.command()
-def worker() -> None:
+def worker(
+    parent: Annotated[
+        int | None,
+        typer.Option(
+            hidden=True, help="The pid of the `serve` supervising this process: stop with it."
+        ),
+    ] = None,
+) -> None:
     """Run only the background work, for deployments with several API processes."""
-    container = build(_settings())
+    from api import process_metrics
+    from api.processes import die_with_parent
+
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    die_with_parent(parent)
+    container = build(_settings())
+    process_metrics.register("background")
     container.start_background()
     typer.echo(f"worker running on {container.database.backend}; Ctrl-C to stop")
     stop.wait()
     container.close()
+    process_metrics.forget(os.getpid())
 
 
 @cli.command("secret-key")

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     background: bool = Field(
         True, description="Run the background work (projections, dispatcher) in `ledger serve`."
     )
+    workers: int | None = Field(
+        None,
+        ge=1,
+        description="API processes of `ledger serve`. Unset: the CPU count on PostgreSQL, 1 on "
+        "SQLite (one writer at a time; more is refused there).",
+    )
     dispatch_backoff_base: float = Field(
         0.5, gt=0, description="First retry delay (s); it doubles with each failure."
     )

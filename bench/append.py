@@ -239,7 +239,9 @@ def server_command(port: int) -> list[str]:
         head = [str(script)]
     else:
         head = [sys.executable, "-c", "from api.cli import main; main()"]
-    return [*head, "serve", "--port", str(port), "--log-level", "warning"]
+    # One process, as the figures in docs/benchmarks.md were measured (the CPU meter reads the
+    # server's pid): on PostgreSQL `serve` now defaults to one API process per CPU.
+    return [*head, "serve", "--workers", "1", "--port", str(port), "--log-level", "warning"]
 
 
 class Server:

@@ -86,6 +86,10 @@ def _start_server(database_url: str, workdir: Path, env: dict[str, str]) -> Serv
         # A bound on ?after= waits, not a timing claim: a 50,000-row batch is 100,000
         # events for three views to read.
         "LEDGER_READ_WAIT_SECONDS": "60",
+        # One process, as before `serve` defaulted to the CPU count on PostgreSQL: the suite
+        # starts well over a hundred servers, and N spawned workers each import the ledger
+        # anew. tests/e2e/test_serve_workers.py runs the multi-process shape.
+        "LEDGER_WORKERS": "1",
         **env,
     }
     process: subprocess.Popen[bytes] | ForkedProcess
