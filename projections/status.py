@@ -9,14 +9,19 @@ seen within ``SEEN_WITHIN`` seconds: none means the background work is not runni
 or killed and not yet back); a failing one means the view is failing.
 
 Rows are keyed by view and process, so several processes running the views (``serve`` plus
-``ledger worker``, say) never overwrite each other; a process deletes its rows when it stops,
-and rows of a process that was killed are ignored once stale and deleted after ``FORGET_AFTER``.
+``ledger worker``, say) never overwrite each other; a process deletes its rows when it stops.
+Rows of a process that was killed are deleted by the next process on its machine that starts
+running the views (a restarted background process), else ignored once stale and deleted after
+``FORGET_AFTER``.
 Times are epoch seconds of the writing and reading processes, as for the dispatcher's tables.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -70,9 +75,8 @@ class ViewStatusStore:
     def _q(self, sql: str) -> str:
         if not self.is_postgres:
             return sql
-        return sql.replace(" view_status ", f' "{self.datastore.schema}"."view_status" ').replace(
-            "?", "%s"
-        )
+        table = f'"{self.datastore.schema}"."view_status"'
+        return re.sub(r"\bview_status\b", table, sql).replace("?", "%s")
 
     @contextmanager
     def _tx(self) -> Iterator[Any]:
@@ -85,8 +89,14 @@ class ViewStatusStore:
     def report(
         self, process: str, states: Sequence[ViewState], *, changed: bool, now: float
     ) -> None:
-        """Write each view's state (``changed``) or only the heartbeat, in one transaction."""
+        """Write each view's state (``changed``) or only the heartbeat, in one transaction. A
+        heartbeat that finds rows missing (deleted by another process) writes them again."""
         with self._tx() as c:
+            if not changed:
+                c.execute(
+                    self._q("UPDATE view_status SET seen_at = ? WHERE process = ?"), (now, process)
+                )
+                changed = getattr(c, "sqlite_cursor", c).rowcount != len(states)
             if changed:
                 for state in states:
                     c.execute(
@@ -108,15 +118,28 @@ class ViewStatusStore:
                             now,
                         ),
                     )
-            else:
-                c.execute(
-                    self._q("UPDATE view_status SET seen_at = ? WHERE process = ?"), (now, process)
-                )
             c.execute(self._q("DELETE FROM view_status WHERE seen_at < ?"), (now - FORGET_AFTER,))
 
     def forget(self, process: str) -> None:
         with self._tx() as c:
             c.execute(self._q("DELETE FROM view_status WHERE process = ?"), (process,))
+
+    def forget_the_dead(self, host: str) -> int:
+        """Delete the rows of processes of ``host`` (this machine) that no longer run: a
+        killed background process's word (failing, say) goes as soon as its successor starts,
+        not once stale. Returns how many processes were forgotten."""
+        with self._tx() as c:
+            c.execute(self._q("SELECT DISTINCT process FROM view_status"))
+            processes = [r["process"] for r in c.fetchall()]
+        dead = []
+        for process in processes:
+            name, _, rest = process.partition(":")
+            pid = rest.partition(":")[0]
+            if name == host and pid.isdigit() and not _running(int(pid)):
+                dead.append(process)
+        for process in dead:
+            self.forget(process)
+        return len(dead)
 
     def read(self, names: Sequence[str], now: float | None = None) -> dict[str, ReportedView]:
         """Each view's state as the processes running it last reported it."""
@@ -146,6 +169,16 @@ class ViewStatusStore:
         return result
 
 
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class StatusReporter:
     """A thread of the process running the views: writes their state to ``view_status`` when
     it changes (a runner calls ``changed``) and a heartbeat every ``HEARTBEAT`` seconds."""
@@ -162,6 +195,10 @@ class StatusReporter:
         self._changed.set()
 
     def start(self) -> None:
+        try:
+            self.store.forget_the_dead(socket.gethostname())
+        except Exception as error:  # the database is away: they go stale all the same
+            log.warning("could not clear the view status of stopped processes: %s", error)
         self._changed.set()  # the first report writes every row
         self._thread = threading.Thread(target=self._run, name="view-status", daemon=True)
         self._thread.start()

@@ -3,6 +3,10 @@ it: running while seen within the bound, failing as the freshest failing runner 
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+
 from api.wiring import Container
 from projections.status import FORGET_AFTER, SEEN_WITHIN, ViewState
 
@@ -64,3 +68,22 @@ def test_a_runner_reports_its_failure_and_recovery_to_the_process_reporter(
     runner._recovered()  # type: ignore[attr-defined]
     assert [c.failing for c in changes] == [True, False]  # once each way
     assert changes[0].last_error == "RuntimeError: boom"
+
+
+def test_a_killed_process_is_forgotten_by_the_next_one_on_its_machine(
+    container: Container,
+) -> None:
+    store = container.status
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    host = socket.gethostname()
+    failing = [ViewState("order_list", "E: x", "E")]
+    store.report(f"{host}:{gone.pid}:dead", failing, changed=True, now=1000)
+    store.report(f"{host}:1:alive", failing, changed=True, now=1000)  # pid 1 runs
+    store.report(f"elsewhere:{gone.pid}:x", failing, changed=True, now=1000)  # not ours to judge
+    assert store.forget_the_dead(host) == 1
+    assert store.forget_the_dead(host) == 0
+    # A heartbeat that finds its rows gone writes them again.
+    store.forget(f"{host}:1:alive")
+    store.report(f"{host}:1:alive", failing, changed=False, now=1001)
+    assert store.read(NAMES, now=1001)["order_list"].failing
