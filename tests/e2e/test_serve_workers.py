@@ -16,16 +16,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from api.settings import Settings
 from api.wiring import build
 from ledger.movements import MovementRequest
 from ledger.stock import Stock
-from tests.e2e.conftest import Server, start_server, stop_server
+from tests.e2e.conftest import Server, free_port, start_server, stop_server
 from tests.waiting import eventually
-
-pytestmark = pytest.mark.postgres
 
 VIEWS = {"stock_levels", "movement_report", "order_list", "publisher"}
 
@@ -163,6 +162,7 @@ def movement(movement_id: str, sku: str, quantity: str) -> dict[str, str]:
 # -- the tests --------------------------------------------------------------------------------
 
 
+@pytest.mark.postgres
 def test_what_one_worker_writes_the_other_reads_and_both_report_the_same_health(
     two_workers: Server,
 ) -> None:
@@ -196,6 +196,7 @@ def test_what_one_worker_writes_the_other_reads_and_both_report_the_same_health(
     assert a != b
 
 
+@pytest.mark.postgres
 def test_metrics_count_the_requests_of_every_worker(two_workers: Server) -> None:
     workers = eventually(lambda: len(w := api_workers(two_workers)) == 2 and w, "two workers")
     served_by: dict[int, int] = {}
@@ -223,6 +224,7 @@ def test_metrics_count_the_requests_of_every_worker(two_workers: Server) -> None
         assert "ledger_database_up 1.0" in text
 
 
+@pytest.mark.postgres
 def test_a_killed_background_process_is_restarted_and_no_event_is_applied_twice(
     postgres_url: str, tmp_path: Path
 ) -> None:
@@ -286,6 +288,7 @@ def test_a_killed_background_process_is_restarted_and_no_event_is_applied_twice(
     assert f"movement_report: {sum(written)} rows" in verified.stdout, verified.stdout
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
 def test_no_process_outlives_serve(postgres_url: str, tmp_path: Path, how: signal.Signals) -> None:
     running = start_server(postgres_url, tmp_path, LEDGER_WORKERS="2")
@@ -312,6 +315,7 @@ def test_no_process_outlives_serve(postgres_url: str, tmp_path: Path, how: signa
         assert "stopped" in log
 
 
+@pytest.mark.postgres
 def test_a_failing_view_in_the_background_process_shows_in_every_worker(
     postgres_url: str, tmp_path: Path
 ) -> None:
@@ -354,6 +358,7 @@ def test_a_failing_view_in_the_background_process_shows_in_every_worker(
         stop_server(running, expect_tracebacks=True)
 
 
+@pytest.mark.postgres
 def test_api_workers_without_background_work_are_unready_and_say_why(
     postgres_url: str, tmp_path: Path
 ) -> None:
@@ -382,6 +387,7 @@ def test_api_workers_without_background_work_are_unready_and_say_why(
         stop_server(running)
 
 
+@pytest.mark.postgres
 def test_one_worker_runs_everything_in_one_process(postgres_url: str, tmp_path: Path) -> None:
     running = start_server(postgres_url, tmp_path, LEDGER_WORKERS="1")
     try:
@@ -407,3 +413,35 @@ def test_sqlite_refuses_more_than_one_worker(sqlite_url: str, tmp_path: Path) ->
         assert "on SQLite" in refused.stderr
         assert "use PostgreSQL" in refused.stderr
         assert "Traceback" not in refused.stderr
+
+
+def test_sqlite_serves_from_one_process_by_default(sqlite_url: str, tmp_path: Path) -> None:
+    """The README's first command: `ledger serve` on SQLite, no setting about workers."""
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    log = tmp_path / "serve.log"
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from api.cli import main; main()", "serve", "--port", str(port)],
+        env={**environment, "LEDGER_DATABASE_URL": sqlite_url, "LEDGER_ADMIN_TOKEN": "t"},
+        cwd=tmp_path,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def ready() -> httpx.Response | None:
+            try:
+                answer = httpx.get(f"{url}/readyz", timeout=5)
+            except httpx.TransportError:
+                return None
+            return answer if answer.status_code == 200 else None
+
+        assert eventually(ready, "serve on SQLite to be ready", timeout=90)
+        assert _children(process.pid) == []  # API and background work in one process
+        views = httpx.get(f"{url}/views", headers={"Authorization": "Bearer t"}).json()
+        assert all(v["running"] for v in views["views"]), views
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert "Traceback" not in log.read_text()
