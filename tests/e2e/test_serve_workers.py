@@ -225,6 +225,40 @@ def test_metrics_count_the_requests_of_every_worker(two_workers: Server) -> None
 
 
 @pytest.mark.postgres
+def test_a_killed_api_worker_is_replaced_and_its_counts_stay(two_workers: Server) -> None:
+    connections = one_connection_per_worker(two_workers)
+    for connection in connections.values():
+        for _ in range(5):
+            assert connection.request("GET", "/stock/NO-SUCH-SKU")[0] == 404
+        connection.close()
+    victim = next(iter(connections))
+    os.kill(victim, signal.SIGKILL)
+    workers = eventually(
+        lambda: len(w := api_workers(two_workers)) == 2 and victim not in w and w,
+        "uvicorn to replace the killed worker",
+    )
+    series = 'ledger_http_requests_total{method="GET",route="/stock/{sku}",status="404"}'
+
+    def api_pids(text: str) -> set[str]:
+        return {
+            line.split('pid="')[1].split('"')[0]
+            for line in text.splitlines()
+            if line.startswith("process_resident") and 'role="api"' in line
+        }
+
+    def scraped() -> str | None:
+        # Until the replacement has started and registered its process figures.
+        connection = Connection(two_workers, workers)
+        status, text = connection.request("GET", "/metrics")
+        connection.close()
+        return text if status == 200 and api_pids(text) == {str(p) for p in workers} else None
+
+    text = eventually(scraped, "a scrape showing both live workers and not the dead one")
+    assert f"{series} 10.0" in text  # the dead worker's five still count
+    assert str(victim) not in api_pids(text)
+
+
+@pytest.mark.postgres
 def test_a_killed_background_process_is_restarted_and_no_event_is_applied_twice(
     postgres_url: str, tmp_path: Path
 ) -> None:
