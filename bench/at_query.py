@@ -160,6 +160,16 @@ def analyze(conninfo: str, schema: str) -> None:
             )
 
 
+def command_for(checkout: Path, command: list[str]) -> list[str]:
+    """``command`` without the options the checkout's ``ledger serve`` does not know yet
+    (``--workers`` came after the code this bench was first compared with)."""
+    cli = (checkout / "api" / "cli.py").read_text()
+    if "--workers" in command and "--workers" not in cli:
+        at = command.index("--workers")
+        command = command[:at] + command[at + 2 :]
+    return command
+
+
 def describe_code(path: Path | None) -> str:
     where = path or Path(__file__).resolve().parent.parent
     try:
@@ -225,6 +235,7 @@ def main() -> int:
     server = Server(f"{args.database_url}?schema={schema}", workdir / "server.log")
     if args.code is not None:
         server.env["PYTHONPATH"] = str(args.code.resolve())
+        server.command = command_for(args.code, server.command)
     history = History(f"AT-{run}", args.backdated, seed=int(run, 16))
     results = []
     failures = 0
