@@ -147,9 +147,7 @@ def main() -> int:
         server.start()
         with httpx.Client(base_url=server.url, headers=headers, timeout=120) as client:
             for size, sku in skus.items():
-                results[size]["order after restart"] = [
-                    order(client, sku, f"{run}-{size}-cold")
-                ]
+                results[size]["order after restart"] = [order(client, sku, f"{run}-{size}-cold")]
     print()
     base = percentile(sorted(results[args.sizes[0]]["order"]), 50)
     print(f"{'events':>8} {'what':<22} {'p50 ms':>8} {'p99 ms':>8} {'p50 / fresh':>12}")
