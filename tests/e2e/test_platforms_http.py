@@ -487,8 +487,11 @@ def _windows(times: list[float], width: float) -> int:
 def test_two_dispatchers_keep_to_one_rate_and_a_429_pauses_both(
     postgres_url: str, tmp_path: Path, vtex: VtexEmulator
 ) -> None:
-    """At a rate_limit of 10/s, two workers send at most 10 requests in any second (plus the
-    bucket's burst of one, and one for clocks), not 20; a 429 asking for 4 s pauses both."""
+    """At a rate_limit of 10/s, two workers together keep near 10 requests in any second, not
+    the 20 two budgets would allow; a 429 asking for 4 s pauses both. The bound leaves room
+    for the bucket's burst, clock reads and requests held in flight across a window's edge
+    (the emulator stamps arrival, the budget is spent before sending): at 12 it failed about
+    one run in three on a loaded 2-core machine."""
     api = start_server(postgres_url, tmp_path, LEDGER_BACKGROUND="false")
     log = tmp_path / "workers.log"
     slow = {"LEDGER_DISPATCH_BACKOFF_CAP": "10"}  # lets a 429 pause for its 4 s
@@ -508,7 +511,7 @@ def test_two_dispatchers_keep_to_one_rate_and_a_429_pauses_both(
             stop_server(api)
     requests = stock_requests(vtex)
     times = sorted(r["at"] for r in requests)
-    assert _windows(times, 1.0) <= 12, _windows(times, 1.0)
+    assert _windows(times, 1.0) <= 15, _windows(times, 1.0)
     [limited] = [r for r in requests if r["status"] == 429]
     paused = [r for r in requests if limited["at"] + 1 < r["at"] < limited["at"] + 3.5]
     assert paused == [], paused
