@@ -28,6 +28,7 @@ from eventsourcing.projection import Projection
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from adapters.database import is_unavailable
+from projections.library_internals import insert_tracking, max_tracking_id
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ class View(TrackingRecorder, ABC):
         written_through, self._written_through = self._written_through, None
         try:
             with self.writing() as c:
-                current = self._max_tracking_id(self.tracking_name(), c) or 0
+                current = max_tracking_id(self, self.tracking_name(), c)
                 if current != after:
                     raise StalePage(
                         f"{self.base_table} is at {current}, page was read after {after}"
@@ -120,7 +121,7 @@ class View(TrackingRecorder, ABC):
                 if events:
                     self.write(c, events)
                 if last_position > after:
-                    self._insert_tracking(c, Tracking(self.tracking_name(), last_position))
+                    insert_tracking(self, c, Tracking(self.tracking_name(), last_position))
         finally:
             # Only ``apply`` may vouch for what this object remembers: a ``write`` called
             # outside it (the rebuild's swap) must not trust a cache.

@@ -23,6 +23,7 @@ from eventsourcing.persistence import Tracking
 from ledger.application import LedgerApplication
 from projections.base import REBUILD, View
 from projections.catalog import ViewKind, build_view
+from projections.library_internals import insert_tracking, max_tracking_id
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def _prepare(live: View, copy: View, *, restart: bool) -> int:
         if copy.table_exists(c) and restart:
             _drop(c, copy)
         if copy.table_exists(c):
-            return copy._max_tracking_id(copy.tracking_name(), c) or 0
+            return max_tracking_id(copy, copy.tracking_name(), c)
         copy.copy_tables(c)
         _delete_tracking(c, copy, copy.tracking_name())
         return 0
@@ -139,8 +140,8 @@ def _swap_once(app: LedgerApplication, live: View, copy: View, lock_timeout: str
     with live.writing() as c:
         if live.is_postgres and lock_timeout is not None:
             c.execute(f"SET LOCAL lock_timeout = '{lock_timeout}'")
-        current = live._max_tracking_id(live.tracking_name(), c) or 0
-        position = copy._max_tracking_id(copy.tracking_name(), c) or 0
+        current = max_tracking_id(live, live.tracking_name(), c)
+        position = max_tracking_id(copy, copy.tracking_name(), c)
         # The live view cannot move while this transaction holds its lock: bring the copy
         # level with it (it is usually ahead already), here, in the same transaction.
         while position < current:
@@ -161,7 +162,7 @@ def _swap_once(app: LedgerApplication, live: View, copy: View, lock_timeout: str
             c.execute(f"DROP TABLE {live.quoted(old)}")
         _delete_tracking(c, copy, copy.tracking_name())
         _delete_tracking(c, live, live.tracking_name())
-        live._insert_tracking(c, Tracking(live.tracking_name(), position))
+        insert_tracking(live, c, Tracking(live.tracking_name(), position))
     log.info("view %s rebuilt up to position %s", live.base_table, position)
     return position
 

@@ -32,6 +32,7 @@ from eventsourcing.utils import EnvType
 
 from ledger.application import LedgerApplication
 from projections.base import EventNotApplied, StalePage, View, ViewProjection
+from projections.library_internals import construct_env, hand_error_to, has_fetched
 from projections.status import ViewState
 
 log = logging.getLogger(__name__)
@@ -185,7 +186,7 @@ class PagedProjectionRunner(ProjectionRunner[LedgerApplication, View]):
     ) -> None:
         self.view = (
             InfrastructureFactory[View]
-            .construct(env=self._construct_env(name=projection_class.name, env=env))
+            .construct(env=construct_env(projection_class.name, env))
             .tracking_recorder(view_class)
         )
         self.projection = projection_class(view=self.view)
@@ -201,6 +202,7 @@ class PagedProjectionRunner(ProjectionRunner[LedgerApplication, View]):
             env=env,
         )
 
+    # Replaces the library's private loop (see ``projections.library_internals``).
     @staticmethod
     def _process_events_loop(
         subscription: ApplicationSubscription[Any],
@@ -219,10 +221,7 @@ class PagedProjectionRunner(ProjectionRunner[LedgerApplication, View]):
                 is_stopping.wait(SETTLE)
                 page = [first]
                 # What the subscription has already fetched, without waiting for more.
-                while len(page) < PAGE and (
-                    notifications._notifications_index < len(notifications._notifications)
-                    or not notifications._notifications_queue.empty()
-                ):
+                while len(page) < PAGE and has_fetched(notifications):
                     try:
                         page.append(next(notifications))
                     except StopIteration:
@@ -241,7 +240,7 @@ class PagedProjectionRunner(ProjectionRunner[LedgerApplication, View]):
         except BaseException as error:
             owner = runner()
             if owner is not None:
-                owner._thread_error = error
+                hand_error_to(owner, error)
         finally:
             is_stopping.set()
 

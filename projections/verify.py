@@ -18,6 +18,7 @@ from ledger.application import LedgerApplication
 from ledger.stock import EVENT_KINDS, Stock
 from projections import publisher
 from projections.base import View
+from projections.library_internals import max_tracking_id
 from projections.movement_report import MovementReportView, running_latest
 from projections.order_list import OrderListView, fold
 from projections.publisher import PublisherView
@@ -61,7 +62,7 @@ def verify(
     app: LedgerApplication, view: View, on_difference: Callable[[Difference], None]
 ) -> Verdict:
     with _snapshot(view) as c:
-        position = view._max_tracking_id(view.tracking_name(), c) or 0
+        position = max_tracking_id(view, view.tracking_name(), c)
         verdict = Verdict(view.base_table, position)
         events = _events(app, view, position)
         expected = _replay(view, events)
