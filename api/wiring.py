@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from starlette.concurrency import run_in_threadpool
 
 from adapters.bulk_loading import loader_for
@@ -29,9 +30,10 @@ from ledger.platforms import Platform, PlatformType
 from projections.base import View
 from projections.catalog import VIEWS, build_view
 from projections.movement_report import MovementReportView
+from projections.notify_waker import NotifyWaker
 from projections.order_list import OrderListView
 from projections.publisher import PublisherView
-from projections.runner import FollowingRunner, PollingRunner, Runner, catch_up
+from projections.runner import PollingRunner, Runner, catch_up
 from projections.status import SEEN_WITHIN, ReportedView, StatusReporter, ViewStatusStore
 from projections.stock_levels import StockLevelsView
 
@@ -47,6 +49,8 @@ class Container:
     credentials: CredentialStore
     status: ViewStatusStore
     runners: list[Runner] = field(default_factory=list)
+    # PostgreSQL: one LISTEN that wakes every runner of this process.
+    waker: NotifyWaker | None = None
     started: bool = False
     reporter: StatusReporter | None = None
     dispatcher: Dispatcher | None = None
@@ -131,6 +135,8 @@ class Container:
         for runner in self.runners:
             runner.on_change = self.reporter.changed
             runner.start()
+        if self.waker is not None:
+            self.waker.start()
         self.reporter.start()
         names = self.publisher.platform_names
         self.dispatcher = Dispatcher(
@@ -274,6 +280,8 @@ class Container:
         for service in (self.jobs, self.dispatcher):
             if service is not None:
                 service.stop()
+        if self.waker is not None:
+            self.waker.stop()
         for runner in self.runners:
             runner.stop()
         if self.reporter is not None:
@@ -294,16 +302,23 @@ def build(settings: Settings) -> Container:
     # The views read and (on SQLite) write through the application's own connections.
     datastore = app.factory.datastore  # type: ignore[attr-defined]
     views = {name: build_view(kind, datastore) for name, kind in VIEWS.items()}
-    runners: list[Runner] = []
+    runners: list[PollingRunner] = []
     for name, kind in VIEWS.items():
-        if database.is_postgres:
-            runners.append(
-                FollowingRunner(kind.projection, kind.postgres, database.env, views[name])
-            )
-        else:
-            runner = PollingRunner(app, kind.projection(views[name]))
-            app.after_write.append(runner.poke)
-            runners.append(runner)
+        # On PostgreSQL a NOTIFY wakes the runner and the poll only covers a lost one; on
+        # SQLite the poll is how writes of other processes are seen.
+        runner = PollingRunner(
+            app, kind.projection(views[name]), poll_interval=1.0 if database.is_postgres else 0.1
+        )
+        app.after_write.append(runner.poke)
+        runners.append(runner)
+    waker = None
+    if database.is_postgres:
+        pool = datastore.pool
+        waker = NotifyWaker(
+            lambda: psycopg.connect(pool.conninfo, **{**pool.kwargs, "autocommit": True}),
+            app.recorder.channel_name,  # type: ignore[attr-defined]
+            [runner.poke for runner in runners],
+        )
     deliveries = DeliveryStore(datastore, database.is_postgres)
     credentials = CredentialStore(datastore, database.is_postgres, keys)
     credentials.rekey()
@@ -316,5 +331,6 @@ def build(settings: Settings) -> Container:
         deliveries,
         credentials,
         ViewStatusStore(datastore, database.is_postgres),
-        runners,
+        list(runners),
+        waker,
     )

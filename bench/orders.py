@@ -28,11 +28,14 @@ from append import (  # the sibling script is the library of the benches
     DEFAULT_DATABASE_URL,
     Server,
     cpu_meter,
+    create_scratch_table,
     machine,
     movement,
     percentile,
     post_batch,
+    raw_singles,
 )
+from vtex import Emulator, connect_vtex
 
 SKUS = 300
 FLOOR = 300
@@ -42,6 +45,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="API processes (default: the server's own, one per CPU on PostgreSQL)",
+    )
+    parser.add_argument(
+        "--no-platform",
+        dest="platform",
+        action="store_false",
+        help="do not connect the VTEX emulator with the warehouse mapped",
+    )
     parser.add_argument(
         "--database-url",
         default=os.environ.get("LEDGER_BENCH_POSTGRES_URL", DEFAULT_DATABASE_URL),
@@ -54,8 +69,9 @@ def main() -> int:
     with psycopg.connect(args.database_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     workdir = Path(tempfile.mkdtemp(prefix="ledger-bench-orders-"))
-    server = Server(f"{args.database_url}?schema={schema}", workdir / "server.log")
+    server = Server(f"{args.database_url}?schema={schema}", workdir / "server.log", args.workers)
     failures: list[str] = []
+    vtex = None
     try:
         server.start()
         headers = {"Authorization": f"Bearer {server.token}"}
@@ -64,6 +80,15 @@ def main() -> int:
                 "/platforms/shop",
                 json={"type": "webhook", "carriers": {"PAC": "pac"}},
             ).raise_for_status()
+            if args.platform:
+                # Every reservation then changes a quantity the dispatcher pushes, as in
+                # production.
+                vtex = Emulator(workdir / "emulator.log", official=False)
+                connect_vtex(client, vtex)
+        print(
+            f"server: {' '.join(server.command[1:])}; platform: "
+            f"{'vtex, warehouse main mapped' if vtex else 'none pushed to'}"
+        )
         skus = [f"O{n:04d}" for n in range(SKUS)]
         post_batch(server, [movement(f"seed-{s}", s, 1_000_000) for s in skus])
         per_client = args.orders // args.clients
@@ -111,11 +136,26 @@ def main() -> int:
         )
         for use in cpu:
             print(f"  cpu: {use.describe()}")
-        print(f"floor {FLOOR} orders/s: {'met' if rate >= FLOOR else 'NOT met'}")
         if failures:
             print(f"failures: {len(failures)}, e.g. {failures[0]}")
+        server.stop()  # it must not compete with the baseline
+        if vtex is not None:
+            vtex.close()
+            vtex = None
+        table = create_scratch_table(args.database_url, schema)
+        raw = raw_singles(
+            args.database_url, table, os.urandom(300), len(latencies), args.clients, cpu
+        )
+        print(
+            f"raw PostgreSQL, same run: {raw.label}: {raw.rate:,.0f} commits/s, "
+            f"p50 {raw.p50_ms:.2f} ms, p99 {raw.p99_ms:.2f} ms; orders / raw commits = "
+            f"{rate / raw.rate:.2f}"
+        )
+        print(f"floor {FLOOR} orders/s: {'met' if rate >= FLOOR else 'NOT met'}")
     finally:
         server.stop()
+        if vtex is not None:
+            vtex.close()
         with psycopg.connect(args.database_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
         print(f"schema {schema} dropped; server stopped")

@@ -21,7 +21,6 @@ import bisect
 import os
 import random
 import secrets
-import subprocess
 import sys
 import tempfile
 import threading
@@ -40,63 +39,14 @@ sys.path.insert(0, str(ROOT))
 from append import (  # noqa: E402
     DEFAULT_DATABASE_URL,
     Server,
-    free_port,
     machine,
     percentile,
     post_batch,
 )
+from vtex import Emulator, connect_vtex  # noqa: E402
 
 SEED = 1_000_000
 FLOORS = {"p50": 1.0, "p99": 3.0}
-APP_KEY, APP_TOKEN = "vtexappkey-bench", "bench-token"
-
-
-class Emulator:
-    """The VTEX emulator in a process of its own, read through its control API."""
-
-    def __init__(self, log: Path) -> None:
-        self.url = f"http://127.0.0.1:{free_port()}"
-        self.app_key, self.app_token = APP_KEY, APP_TOKEN
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "adapters.vtex_emulator",
-                "--port",
-                self.url.rsplit(":", 1)[1],
-                "--app-key",
-                APP_KEY,
-                "--app-token",
-                APP_TOKEN,
-            ],
-            cwd=ROOT,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        self.http = httpx.Client(base_url=f"{self.url}/_emulator", timeout=60)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                self.http.get("/inventory").raise_for_status()
-                return
-            except httpx.TransportError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError(f"the emulator did not start: {log.read_text()}") from None
-                time.sleep(0.2)
-
-    def stocks(self) -> dict[str, int]:
-        return {i["sku"]: i["quantity"] for i in self.http.get("/inventory").json()}
-
-    def stock_updates(self) -> list[dict]:
-        return self.http.get("/stock-updates").json()
-
-    def requests(self) -> list[dict]:
-        return self.http.get("/requests").json()
-
-    def close(self) -> None:
-        self.http.close()
-        self.process.terminate()
-        self.process.wait(timeout=30)
 
 
 def main() -> int:
@@ -142,21 +92,6 @@ def ledger_and_vtex(
         print(f"logs: {workdir}")
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
-
-
-def connect_vtex(client: httpx.Client, vtex: Emulator, **settings: object) -> None:
-    """Make the emulator the ledger's platform ``vtex``, warehouse ``main`` mapped."""
-    response = client.put(
-        "/platforms/vtex",
-        json={
-            "type": "vtex",
-            "base_url": vtex.url,
-            "credentials": {"app_key": vtex.app_key, "app_token": vtex.app_token},
-            "warehouses": {"main": "1_1"},
-            **settings,
-        },
-    )
-    response.raise_for_status()
 
 
 def seed(server: Server, vtex: Emulator, skus: list[str], timeout: float = 600) -> bool:

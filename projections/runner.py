@@ -1,38 +1,30 @@
 """Feed each view from the event store and supervise it, on SQLite and PostgreSQL alike.
 
-- PostgreSQL: the library's ``ProjectionRunner`` follows the store through LISTEN/NOTIFY. Ours
-  subscribes to every event and hands the view, in one transaction, whatever the subscription
-  has already fetched (up to 500 notifications), instead of one transaction per event: under a
-  stream of writes the view keeps up with a tenth of the commits, and its position says exactly
-  how far it has read, so its lag is zero once it has read everything.
-- SQLite: its recorder cannot be subscribed to, so ``PollingRunner`` pulls pages after the
-  view's position and sleeps until poked by a local write or until the poll interval passes
-  (which covers writers in other processes).
+``PollingRunner`` reads pages after the view's position and applies each in one transaction,
+then sleeps until poked or until its poll interval passes. It is poked by a write of its own
+process and, on PostgreSQL, by the process's one LISTEN (``projections.notify_waker``); the
+poll covers writers in other processes on SQLite and a lost notification on PostgreSQL. Under a
+stream of writes it waits ``SETTLE`` before reading, so that one transaction applies many
+events, and the view's position says exactly how far it has read (its lag is zero once it has
+read everything, even when the newest events are none of its business).
 
-Both hand pages to the same ``ViewProjection.process_page``. A page that fails is applied one
-event at a time up to the event the view cannot apply, which is logged, retried with backoff
-and reported (``/readyz``, ``/metrics``) by its position and type; no event is ever skipped.
-Two processes may run the same view: each page checks the view's position under the view's
-lock first, and the loser reads on from where the winner left it (``StalePage``).
+A page that fails is applied one event at a time up to the event the view cannot apply, which
+is logged, retried with backoff and reported (``/readyz``, ``/metrics``) by its position and
+type; no event is ever skipped. Two processes may run the same view: each page checks the
+view's position under the view's lock first, and the loser reads on from where the winner left
+it (``StalePage``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-from eventsourcing.persistence import InfrastructureFactory
-from eventsourcing.projection import ApplicationSubscription, BaseProjectionRunner, ProjectionRunner
-from eventsourcing.utils import EnvType
+from typing import Protocol
 
 from ledger.application import LedgerApplication
 from projections.base import EventNotApplied, StalePage, View, ViewProjection
-from projections.library_internals import construct_env, hand_error_to, has_fetched
 from projections.status import ViewState
 
 log = logging.getLogger(__name__)
@@ -41,7 +33,7 @@ PAGE = 1_000
 MAX_BACKOFF = 30.0
 # Under a stream of writes, wait this long between catch-ups so that each one applies many
 # events in one transaction instead of one event per transaction.
-SETTLE = 0.025
+SETTLE = 0.1
 
 
 @dataclass
@@ -150,7 +142,7 @@ def catch_up(app: LedgerApplication, projection: ViewProjection, page_size: int 
 
 
 class PollingRunner(_Supervised):
-    """Our own in-process subscription, for SQLite (it also works on PostgreSQL)."""
+    """Reads the store after the view's position, whenever poked or every ``poll_interval``."""
 
     def __init__(
         self, app: LedgerApplication, projection: ViewProjection, *, poll_interval: float = 0.1
@@ -176,114 +168,3 @@ class PollingRunner(_Supervised):
             backoff = 0.1
             self._wake.wait(self.poll_interval)
             self._stop.wait(SETTLE)
-
-
-class PagedProjectionRunner(ProjectionRunner[LedgerApplication, View]):
-    """``ProjectionRunner`` subscribed to every event, applying what it has fetched as a page."""
-
-    def __init__(
-        self, *, projection_class: type[ViewProjection], view_class: type[View], env: EnvType
-    ) -> None:
-        self.view = (
-            InfrastructureFactory[View]
-            .construct(env=construct_env(projection_class.name, env))
-            .tracking_recorder(view_class)
-        )
-        self.projection = projection_class(view=self.view)
-        # Every topic, not the view's: the view then records how far it has read even when the
-        # newest events are none of its business (its lag is then zero, and ?after= waits
-        # work for any position), and restarts never rescan a long run of other events.
-        BaseProjectionRunner.__init__(
-            self,
-            projection=self.projection,
-            application_class=LedgerApplication,
-            tracking_recorder=self.view,
-            topics=(),
-            env=env,
-        )
-
-    # Replaces the library's private loop (see ``projections.library_internals``).
-    @staticmethod
-    def _process_events_loop(
-        subscription: ApplicationSubscription[Any],
-        projection: Any,
-        is_stopping: threading.Event,
-        runner: weakref.ReferenceType[Any],
-    ) -> None:
-        try:
-            # The recorder's LISTEN/NOTIFY subscription, read raw: only the events the view
-            # cares about are decoded.
-            notifications = subscription.subscription
-            after = projection.view.position()
-            for first in notifications:
-                # Under a stream of writes, let a few more arrive: one transaction then carries
-                # many events instead of one or two.
-                is_stopping.wait(SETTLE)
-                page = [first]
-                # What the subscription has already fetched, without waiting for more.
-                while len(page) < PAGE and has_fetched(notifications):
-                    try:
-                        page.append(next(notifications))
-                    except StopIteration:
-                        break
-                page = [n for n in page if n.id > after]
-                while page:
-                    try:
-                        projection.process_page(page, subscription.mapper, after=after)
-                    except StalePage:
-                        # Another process applied some of it: go on from where it stands.
-                        after = projection.view.position()
-                        page = [n for n in page if n.id > after]
-                        continue
-                    after = page[-1].id
-                    break
-        except BaseException as error:
-            owner = runner()
-            if owner is not None:
-                hand_error_to(owner, error)
-        finally:
-            is_stopping.set()
-
-
-class FollowingRunner(_Supervised):
-    """Runs a ``PagedProjectionRunner`` (PostgreSQL), restarting it when it fails."""
-
-    def __init__(
-        self,
-        projection_class: type[ViewProjection],
-        view_class: type[View],
-        env: EnvType,
-        read_view: View,
-    ) -> None:
-        super().__init__(projection_class.name, read_view)
-        self.projection_class = projection_class
-        self.view_class = view_class
-        # The tables exist by now (``build`` made them): runners starting together must not
-        # race to create them again ("tuple concurrently updated").
-        self.env = {
-            **env,
-            "CREATE_TABLE": "false",
-            # The library opens a pool's minimum at once, for the runner's application and
-            # again for its view: a runner needs one connection to read, one to LISTEN and one
-            # to write, not ten (four views took 40 of PostgreSQL's 100).
-            "POSTGRES_POOL_SIZE": "1",
-            "POSTGRES_MAX_OVERFLOW": "3",
-        }
-
-    def _run(self) -> None:
-        backoff = 0.1
-        while not self._stop.is_set():
-            try:
-                with PagedProjectionRunner(
-                    projection_class=self.projection_class, view_class=self.view_class, env=self.env
-                ) as runner:
-                    healthy_after = time.monotonic() + 0.5
-                    while not self._stop.is_set() and not runner.is_interrupted.is_set():
-                        runner.run_forever(timeout=0.2)
-                        if time.monotonic() > healthy_after:
-                            self._recovered()
-                            backoff = 0.1
-            except StalePage:
-                continue  # another process applied it: restart from where the view stands
-            except Exception as error:
-                backoff = self._failed(error, backoff)
