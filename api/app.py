@@ -9,14 +9,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from adapters.spreadsheets import MAX_BYTES
 from api import errors, process_metrics
 from api.body_limit import BodyLimit
 from api.collector import CollectorPaused
 from api.http_metrics import HttpMetricsMiddleware
 from api.openapi import document_shared_responses
 from api.routes import (
+    catalog,
+    counting,
     health,
     hooks,
+    imports,
     metrics,
     movements,
     orders,
@@ -61,6 +65,9 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
     errors.install(app)
     for router in (
         movements.router,
+        catalog.router,
+        counting.router,
+        imports.router,
         report.router,
         orders.router,
         platforms.router,
@@ -76,7 +83,11 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
     app.add_middleware(
         BodyLimit,
         default=settings.max_body_bytes,
-        per_path={"/movements/batch": settings.max_batch_body_bytes},
+        per_path={
+            "/movements/batch": settings.max_batch_body_bytes,
+            # A spreadsheet of up to 20 MiB, with the multipart envelope around it.
+            "/imports": MAX_BYTES + 64 * 1024,
+        },
     )
     # Outermost: it sees every answer, the body limit's 413s included.
     app.add_middleware(HttpMetricsMiddleware, metrics=http_metrics)

@@ -6,6 +6,7 @@ import gc
 import os
 import signal
 import threading
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -272,6 +273,85 @@ def verify(
         container.close()
     if differences:
         raise typer.Exit(1)
+
+
+@cli.command("import")
+def import_sheet(
+    file: Annotated[Path, typer.Argument(help="A CSV or XLSX stock spreadsheet.")],
+    mode: Annotated[
+        str, typer.Option(help="add: quantities are changes; set: they are counted levels.")
+    ] = "add",
+    warehouse: Annotated[str, typer.Option(help="For rows without a warehouse.")] = "main",
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Commit without asking.")] = False,
+    skip_invalid: Annotated[
+        bool, typer.Option(help="Commit the valid rows even when some are in error.")
+    ] = False,
+) -> None:
+    """Preview a spreadsheet, then commit it in one transaction (as POST /imports does)."""
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    try:
+        data = file.read_bytes()
+    except OSError as error:
+        typer.echo(f"error: cannot read {file}: {error.strerror}", err=True)
+        raise typer.Exit(1) from None
+    container = build(_settings())
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} rows"))
+    try:
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task("reading", total=None)
+            record = container.imports.preview(
+                data,
+                file.name,
+                mode,
+                warehouse,
+                "cli",
+                progress=lambda done: bar.update(task, completed=done),
+            )
+        summary = record.summary
+        typer.echo(
+            f"{file.name}: {record.total_rows:,} rows, {record.valid_rows:,} valid, "
+            f"{summary['errors_total']:,} in error; {summary['changes_total']:,} stocks change "
+            f"(import {record.import_id})"
+        )
+        for warning in summary["warnings"]:
+            typer.echo(f"  warning: {warning}")
+        for error in summary["errors"][:20]:
+            typer.echo(f"  row {error['row']}, {error['column']}: {error['detail']}")
+        if summary["errors_total"] > 20:
+            typer.echo(f"  … and {summary['errors_total'] - 20:,} more")
+        for change in summary["changes"][:10]:
+            typer.echo(
+                f"  {change['sku']} in {change['warehouse']}: {change['physical_before']} -> "
+                f"{change['physical_after']}"
+            )
+        if summary["changes_total"] > 10:
+            typer.echo(f"  … and {summary['changes_total'] - 10:,} more")
+        if summary["errors_total"] and not skip_invalid:
+            typer.echo("nothing recorded: fix the file, or pass --skip-invalid", err=True)
+            raise typer.Exit(1)
+        if not yes and not typer.confirm("commit?"):
+            typer.echo("nothing recorded")
+            raise typer.Exit(1)
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task("committing", total=record.total_rows)
+            record, results, already = container.imports.commit(
+                record.import_id,
+                skip_invalid,
+                "cli",
+                progress=lambda done: bar.update(task, completed=done),
+            )
+    except LedgerError as error:
+        typer.echo(f"error: {error.detail}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        container.close()
+    replays = sum(1 for r in results if r.replayed)
+    typer.echo(
+        f"committed: {len(results) - replays:,} movements recorded, {already + replays:,} "
+        f"already recorded before (position {record.position})"
+    )
 
 
 @tokens.command("create")

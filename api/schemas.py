@@ -167,6 +167,11 @@ class WarehouseLevels(BaseModel):
     available: Quantity
 
 
+class BarcodeOut(BaseModel):
+    code: str = Field(description="The code as printed (a GTIN without padding zeros).")
+    units: int
+
+
 class SkuLevels(BaseModel):
     sku: str
     physical: Quantity
@@ -177,6 +182,91 @@ class SkuLevels(BaseModel):
     at: datetime | None = Field(
         default=None, description="The moment asked for with ?at=, when it was asked."
     )
+    name: str | None = Field(default=None, description="The product's name, if it has one.")
+    barcodes: list[BarcodeOut] = Field(
+        default_factory=list, description="The barcodes that stand for this SKU."
+    )
+
+
+class BarcodeIn(BaseModel):
+    sku: str = Field(min_length=1, max_length=64)
+    units: int = Field(default=1, ge=1, le=1_000_000, description="Units the barcode stands for.")
+
+
+class BarcodeEntryOut(BaseModel):
+    code: str
+    key: str = Field(description="What the code is compared as: a GTIN as GTIN-14.")
+    sku: str
+    units: int
+    position: int | None = None
+
+
+class ProductIn(BaseModel):
+    name: str | None = Field(max_length=200, description="null removes the name.")
+
+
+class ProductOut(BaseModel):
+    sku: str
+    name: str | None
+    barcodes: list[BarcodeOut]
+
+
+class ScanIn(BaseModel):
+    scan_id: str = Field(min_length=1, max_length=64, description="The idempotency key.")
+    barcode: str = Field(min_length=1, max_length=64)
+    warehouse: str = Field(default="main", min_length=1, max_length=64)
+    direction: Literal["in", "out"] = "in"
+    count: int = Field(default=1, ge=1, le=100_000, description="How many times it was read.")
+
+
+class CountIn(BaseModel):
+    count_id: str = Field(min_length=1, max_length=64)
+    warehouse: str = Field(default="main", min_length=1, max_length=64)
+
+
+class CountLineIn(BaseModel):
+    line_id: str = Field(min_length=1, max_length=64, description="The idempotency key.")
+    sku: str | None = Field(default=None, min_length=1, max_length=64)
+    barcode: str | None = Field(default=None, min_length=1, max_length=64)
+    quantity: Quantity
+
+
+class CountLineOut(BaseModel):
+    line_id: str
+    sku: str
+    quantity: Quantity
+    counted: Quantity = Field(description="The SKU's total in this count after the line.")
+    physical_at_count: Quantity
+    position: int | None
+
+
+class CountCloseIn(BaseModel):
+    zero_uncounted: bool = False
+
+
+class CountedSkuOut(BaseModel):
+    sku: str
+    counted: Quantity
+    physical_at_count: Quantity = Field(description="Physical stock at the SKU's last line.")
+    last_line: str
+    counted_at: datetime
+    physical_now: Quantity
+    moved_since: Quantity = Field(description="Movements recorded after the last line.")
+    change: Quantity = Field(description="What closing records (or recorded).")
+    physical_after: Quantity = Field(description="Physical stock once closed.")
+
+
+class CountOut(BaseModel):
+    count_id: str
+    warehouse: str
+    status: Literal["open", "closed", "abandoned"]
+    opened_by: str
+    opened_at: datetime
+    closed_at: datetime | None
+    zero_uncounted: bool
+    lines: int
+    skus: list[CountedSkuOut]
+    movements: list[MovementOut] | None = None
 
 
 class StockPage(BaseModel):

@@ -16,6 +16,8 @@ from adapters.credentials import CredentialStore
 from adapters.database import Database, parse_database_url
 from adapters.delivery_store import DeliveryStore
 from adapters.dispatcher import DispatchConfig, Dispatcher, PlatformAdapter
+from adapters.import_store import ImportStore
+from adapters.imports import ImportDesk
 from adapters.migrations import migrate
 from adapters.platform_jobs import PlatformJobs
 from adapters.secret_keys import load_keys
@@ -23,6 +25,8 @@ from adapters.vtex_platform import VtexPlatform
 from adapters.webhook import WebhookAdapter
 from api.settings import Settings
 from ledger.application import LedgerApplication
+from ledger.catalog import Catalog
+from ledger.counting import CountDesk
 from ledger.errors import InvalidInput, Unavailable, UnknownPosition, ViewLagging
 from ledger.ordering import OrderDesk
 from ledger.platform_settings import check_base_url
@@ -58,6 +62,30 @@ class Container:
     _vtex: dict[str, tuple[tuple[dict[str, Any], int], VtexPlatform]] = field(default_factory=dict)
     _retired: list[VtexPlatform] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    catalog: Catalog = field(init=False)
+    counts: CountDesk = field(init=False)
+    imports: ImportDesk = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.catalog = Catalog(self.app)
+        self.counts = CountDesk(self.app, self.catalog)
+        self.imports = ImportDesk(
+            self.app,
+            ImportStore(self.app.factory.datastore, self.database.is_postgres),  # type: ignore[attr-defined]
+            self.catalog,
+        )
+
+    def skus_in_warehouse(self, warehouse: str) -> list[str]:
+        """Every SKU that has a stock in ``warehouse``, from the stock-levels view (a count's
+        "zero the uncounted" reads it)."""
+        skus: list[str] = []
+        while True:
+            rows = self.stock_levels.page(
+                warehouse=warehouse, after_sku=skus[-1] if skus else None, limit=1000
+            )
+            if not rows:
+                return skus
+            skus += [row.sku for row in rows]
 
     @property
     def stock_levels(self) -> StockLevelsView:

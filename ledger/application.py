@@ -264,6 +264,7 @@ class LedgerApplication(Application[UUID]):
                 recorded_by=write.recorded_by,
                 occurred_at=request.occurred_at or now,
                 allow_negative=self.allow_negative(request.warehouse),
+                counted_against=request.counted_against,
             )
             # Only now, once the rules have let the movement through, is the stock opened.
             if opened is not None:

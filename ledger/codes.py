@@ -9,6 +9,7 @@ and never ``.`` or ``..``, which a URL resolves as "this" or "the parent" resour
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from ledger.errors import InvalidInput
 
@@ -29,6 +30,17 @@ def check_code(value: object, field: str) -> str:
     if value in _DOT_SEGMENTS:
         raise InvalidInput(f"{field} cannot be {value!r}", field=field)
     return value
+
+
+def check_object(body: object, allowed: set[str]) -> dict[str, Any]:
+    """A JSON object holding no field but ``allowed`` ones."""
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object")
+    unknown = set(body) - allowed
+    if unknown:
+        first = sorted(unknown)[0]
+        raise InvalidInput(f"unknown field(s): {', '.join(sorted(unknown))}", field=first)
+    return body
 
 
 def check_text(

@@ -86,3 +86,9 @@ class InvalidSignature(Unauthorized):
     """A platform hook whose secret or signature does not match the platform's."""
 
     code = "invalid_signature"
+
+
+class TooLarge(LedgerError):
+    """What was sent is beyond a documented limit (413)."""
+
+    code = "too_large"

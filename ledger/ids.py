@@ -34,3 +34,15 @@ def order_id(platform: str, external_id: str) -> UUID:
 
 def platform_id(name: str) -> UUID:
     return uuid5(NAMESPACE, f"platform\x1f{name}")
+
+
+def product_id(sku: str) -> UUID:
+    return uuid5(NAMESPACE, f"product\x1f{sku}")
+
+
+def barcode_id(key: str) -> UUID:
+    return uuid5(NAMESPACE, f"barcode\x1f{key}")
+
+
+def count_id(count_key: str) -> UUID:
+    return uuid5(NAMESPACE, f"count\x1f{count_key}")

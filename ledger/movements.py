@@ -36,6 +36,9 @@ class MovementRequest:
     reference: str | None = None
     note: str | None = None
     occurred_at: datetime | None = None
+    # An inventory count's physical stock when it was counted (a count session's close); never
+    # from a client's JSON.
+    counted_against: Decimal | None = None
 
     @classmethod
     def parse(cls, data: Any) -> MovementRequest:
@@ -102,6 +105,9 @@ class MovementRequest:
                 "\x00" if self.occurred_at is None else self.occurred_at.isoformat(),
             )
         )
+        if self.counted_against is not None:
+            # Only then: every other movement keeps the fingerprint it was recorded with.
+            canonical += "\x1f" + render(self.counted_against)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -169,11 +169,14 @@ class Stock(Aggregate):
         recorded_by: str,
         occurred_at: datetime,
         allow_negative: bool,
+        counted_against: Decimal | None = None,
     ) -> None:
         """Record a movement of physical stock.
 
         ``quantity`` is a signed change, except for an inventory count, where it is the counted
-        quantity and the event records the difference it makes.
+        quantity and the event records the difference it makes: from the physical stock now,
+        or from ``counted_against``, the physical stock when the count was taken (a count
+        session's line), so that every movement recorded since the count is kept.
         """
         common = {
             "movement_id": movement_id,
@@ -185,8 +188,9 @@ class Stock(Aggregate):
         if kind is MovementKind.INVENTORY_COUNT:
             if quantity < 0:
                 raise InvalidInput("an inventory count cannot be negative", field="quantity")
+            base = self.physical if counted_against is None else counted_against
             self.trigger_event(
-                Stock.InventoryCounted, change=quantity - self.physical, counted=quantity, **common
+                Stock.InventoryCounted, change=quantity - base, counted=quantity, **common
             )
             return
         if quantity == 0:

@@ -43,7 +43,7 @@ _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
 def post_movement(body: MovementIn, container: ContainerDep, principal: Writer) -> JSONResponse:
     request = MovementRequest.parse(body.model_dump(exclude_unset=True))
     [result] = container.app.record_movements([request], recorded_by=principal.name)
-    return JSONResponse(_out(result), status_code=200 if result.replayed else 201)
+    return JSONResponse(movement_out(result), status_code=200 if result.replayed else 201)
 
 
 @router.post(
@@ -67,7 +67,7 @@ def post_batch(body: BatchIn, container: ContainerDep, principal: Writer) -> JSO
     requests = [_row(index, movement) for index, movement in enumerate(body.movements)]
     results = container.app.record_movements(requests, recorded_by=principal.name)
     return JSONResponse(
-        {"results": [_out(r) for r in results]},
+        {"results": [movement_out(r) for r in results]},
         status_code=200 if all(r.replayed for r in results) else 201,
     )
 
@@ -80,7 +80,7 @@ def _row(index: int, movement: Any) -> MovementRequest:
         raise InvalidInput(f"{field}: {error.detail}", field=field, row=index) from None
 
 
-def _out(result: MovementResult) -> dict[str, Any]:
+def movement_out(result: MovementResult) -> dict[str, Any]:
     # Returned as a JSONResponse: the response model documents this shape, and validating
     # 50,000 results against it again would cost more than recording them.
     return {

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query
 
 from api.cursors import decode_cursor, encode_cursor
 from api.dependencies import ContainerDep, CurrentAfter, Reader, StockAfter
+from api.routes.catalog import product_out
 from api.schemas import CODE_PATTERN, READ_ERRORS, ErrorOut, SkuLevels, StockPage
 from ledger.codes import check_code
 from ledger.errors import NotFound
@@ -59,7 +60,8 @@ def get_sku(
     rows = current_levels(container.app, container.stock_levels, sku)
     if not rows:
         raise NotFound(f"SKU {sku!r} has no stock movements", sku=sku)
-    return _sku_levels(sku, rows)
+    product = product_out(sku, container.catalog.product(sku))
+    return {**_sku_levels(sku, rows), "name": product["name"], "barcodes": product["barcodes"]}
 
 
 @router.get(

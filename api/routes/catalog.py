@@ -1,0 +1,110 @@
+"""Barcodes and product names: PUT /barcodes/{code}, PUT /products/{sku}. Writers change them,
+readers read them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path
+from fastapi.responses import JSONResponse, Response
+from pydantic import SkipValidation
+
+from api.decimal_json import DecimalJSONRoute
+from api.dependencies import ContainerDep, Reader, Writer
+from api.schemas import (
+    CODE_PATTERN,
+    ERRORS,
+    BarcodeEntryOut,
+    BarcodeIn,
+    ErrorOut,
+    ProductIn,
+    ProductOut,
+)
+from ledger.barcodes import display_barcode
+from ledger.catalog import BarcodeEntry, ProductInfo
+
+router = APIRouter(route_class=DecimalJSONRoute, tags=["catalog"])
+
+Code = Annotated[
+    str, Path(min_length=1, max_length=64, json_schema_extra={"pattern": CODE_PATTERN})
+]
+_BARCODE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    404: {"model": ErrorOut, "description": "unknown_barcode: no SKU has this barcode."},
+    409: {"model": ErrorOut, "description": "barcode_taken: another SKU holds this barcode."},
+    422: {
+        "model": ErrorOut,
+        "description": "invalid_barcode (a GTIN whose check digit is wrong, or a code that "
+        "breaks the code rules) or invalid_input.",
+    },
+}
+
+
+def barcode_out(code: str, entry: BarcodeEntry, position: int | None = None) -> dict[str, Any]:
+    return {
+        "code": display_barcode(entry.key),
+        "key": entry.key,
+        "sku": entry.sku,
+        "units": entry.units,
+        "position": position,
+    }
+
+
+def product_out(sku: str, product: ProductInfo | None) -> dict[str, Any]:
+    if product is None:
+        return {"sku": sku, "name": None, "barcodes": []}
+    return {
+        "sku": sku,
+        "name": product.name,
+        "barcodes": [
+            {"code": display_barcode(key), "units": units}
+            for key, units in sorted(product.barcodes.items())
+        ],
+    }
+
+
+@router.put(
+    "/barcodes/{code}",
+    response_model=BarcodeEntryOut,
+    responses={201: {"model": BarcodeEntryOut}, **_BARCODE_ERRORS},
+    summary="Give a barcode to a SKU; a case's barcode stands for several units",
+)
+def put_barcode(
+    code: Code,
+    body: Annotated[SkipValidation[BarcodeIn], Body()],
+    container: ContainerDep,
+    _: Writer,
+) -> JSONResponse:
+    entry, changed, position = container.catalog.put_barcode(code, body)
+    return JSONResponse(barcode_out(code, entry, position), status_code=201 if changed else 200)
+
+
+@router.get("/barcodes/{code}", response_model=BarcodeEntryOut, responses=_BARCODE_ERRORS)
+def get_barcode(code: Code, container: ContainerDep, _: Reader) -> dict[str, Any]:
+    return barcode_out(code, container.catalog.barcode(code))
+
+
+@router.delete("/barcodes/{code}", status_code=204, responses=_BARCODE_ERRORS)
+def delete_barcode(code: Code, container: ContainerDep, _: Writer) -> Response:
+    container.catalog.delete_barcode(code)
+    return Response(status_code=204)
+
+
+@router.put(
+    "/products/{sku}",
+    response_model=ProductOut,
+    responses=ERRORS,
+    summary="Name a product (null removes the name)",
+)
+def put_product(
+    sku: Code,
+    body: Annotated[SkipValidation[ProductIn], Body()],
+    container: ContainerDep,
+    _: Writer,
+) -> dict[str, Any]:
+    return product_out(sku, container.catalog.name_product(sku, body))
+
+
+@router.get("/products/{sku}", response_model=ProductOut, responses=ERRORS)
+def get_product(sku: Code, container: ContainerDep, _: Reader) -> dict[str, Any]:
+    return product_out(sku, container.catalog.product(sku))
