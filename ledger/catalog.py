@@ -46,8 +46,6 @@ class ProductInfo:
 
 
 def parse_units(value: object, field: str = "units") -> int:
-    if value is None:
-        return 1
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_UNITS:
         raise InvalidInput(f"{field} must be a whole number from 1 to {MAX_UNITS}", field=field)
     return value
@@ -65,7 +63,7 @@ class Catalog:
         key = normalize_barcode(code, "code")
         data = check_object(body, {"sku", "units"})
         sku = check_code(data.get("sku"), "sku")
-        units = parse_units(data.get("units"))
+        units = parse_units(data.get("units", 1))
 
         def work(session: Session) -> tuple[bool, dict[tuple[Any, int], int]]:
             claim_id, product_id = ids.barcode_id(key), ids.product_id(sku)

@@ -111,14 +111,14 @@ class CountDesk:
         count_key = check_code(count_key, "count_id")
         data = check_object(body, {"line_id", "sku", "barcode", "quantity"})
         line_id = check_code(data.get("line_id"), "line_id")
-        if ("sku" in data) == ("barcode" in data):
+        if (data.get("sku") is None) == (data.get("barcode") is None):
             raise InvalidInput("give either sku or barcode", field="sku")
         if "quantity" not in data:
             raise InvalidInput("quantity is required", field="quantity")
         quantity = parse_quantity(data["quantity"])
         if quantity < 0:
             raise InvalidInput("a counted quantity cannot be negative", field="quantity")
-        if "barcode" in data:
+        if data.get("barcode") is not None:
             entry = self.catalog.barcode(data["barcode"])
             sku, quantity = entry.sku, quantity * entry.units
         else:

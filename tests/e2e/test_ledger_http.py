@@ -44,6 +44,8 @@ def test_a_movement_is_recorded_and_read_back(server: Server) -> None:
             "warehouses": [
                 {"warehouse": "main", "physical": "10", "reserved": "0", "available": "10"}
             ],
+            "name": None,
+            "barcodes": [],
         }
 
 
