@@ -103,6 +103,30 @@ class ImportStore:
             )
             return [self._record(row) for row in c.fetchall()]
 
+    def file_was_committed(self, file_sha256: str) -> bool:
+        """Whether some import of this very file was committed (or began committing)."""
+        with self._tx() as c:
+            c.execute(
+                self._q(
+                    "SELECT 1 AS found FROM spreadsheet_imports WHERE file_sha256 = ? "
+                    "AND status <> 'previewed' LIMIT 1"
+                ),
+                (file_sha256,),
+            )
+            return c.fetchone() is not None
+
+    def committing(self, import_id: str) -> None:
+        """Marks the import as being committed, before its movements are recorded: a commit
+        that dies half way is then known, and the next one checks what was recorded."""
+        with self._tx() as c:
+            c.execute(
+                self._q(
+                    "UPDATE spreadsheet_imports SET status = 'committing' "
+                    "WHERE import_id = ? AND status = 'previewed'"
+                ),
+                (import_id,),
+            )
+
     def committed(self, import_id: str, by: str, at: float, position: int | None) -> None:
         with self._tx() as c:
             c.execute(

@@ -125,11 +125,14 @@ class ImportDesk:
         requests = [r for r in requests if r is not None]
         # Rows this file already recorded (committed before, maybe as another upload under
         # another name, so with another reference): recorded nothing twice, and not refused as
-        # an id reused with another body.
-        recorded = self.app.loader.load_many(
-            [ids.movement_record_id(r.movement_id) for r in requests]
-        )
-        fresh = [r for r in requests if ids.movement_record_id(r.movement_id) not in recorded]
+        # an id reused with another body. Looked up only when this file was ever committed.
+        fresh = requests
+        if self.store.file_was_committed(record.file_sha256):
+            recorded = self.app.loader.load_many(
+                [ids.movement_record_id(r.movement_id) for r in requests]
+            )
+            fresh = [r for r in requests if ids.movement_record_id(r.movement_id) not in recorded]
+        self.store.committing(import_id)
         already = len(requests) - len(fresh)
         names = {row.sku: row.name for row in sheet.rows if row.name is not None}
         results = self.app.record_movements(fresh, committed_by) if fresh else []

@@ -31,17 +31,19 @@ from append import (  # the sibling script is the library of the benches
 )
 
 
-def workbook(rows: int, prefix: str) -> bytes:
+def workbook(rows: int, prefix: str, names: bool = True) -> bytes:
     buffer = io.BytesIO()
     book = xlsxwriter.Workbook(buffer, {"in_memory": True})
     sheet = book.add_worksheet()
-    for col, header in enumerate(("Código", "Depósito", "Quantidade", "Descrição")):
+    headers = ("Código", "Depósito", "Quantidade", "Descrição")
+    for col, header in enumerate(headers if names else headers[:3]):
         sheet.write(0, col, header)
     for n in range(1, rows + 1):
         sheet.write(n, 0, f"{prefix}{n:06d}")
         sheet.write(n, 1, "main")
         sheet.write(n, 2, n % 97 + 1)
-        sheet.write(n, 3, f"Produto {n}")
+        if names:
+            sheet.write(n, 3, f"Produto {n}")
     book.close()
     return buffer.getvalue()
 
@@ -50,6 +52,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument(
+        "--no-names",
+        dest="names",
+        action="store_false",
+        help="leave out the name column (a commit then records movements only)",
+    )
     parser.add_argument(
         "--database-url",
         default=os.environ.get("LEDGER_BENCH_POSTGRES_URL", DEFAULT_DATABASE_URL),
@@ -65,7 +73,7 @@ def main() -> int:
     server = Server(f"{args.database_url}?schema={schema}", workdir / "server.log", args.workers)
     try:
         server.start()
-        content = workbook(args.rows, "X")
+        content = workbook(args.rows, "X", args.names)
         print(f"file: {args.rows:,} rows, {len(content) / 1e6:.1f} MB XLSX")
         headers = {"Authorization": f"Bearer {server.token}"}
         with httpx.Client(base_url=server.url, headers=headers, timeout=600) as client:

@@ -44,20 +44,24 @@ class CountedRow:
     last_line: str
     counted_at: datetime
     physical_now: Decimal
-
-    @property
-    def moved_since(self) -> Decimal:
-        """The physical change of every movement recorded after the SKU's last line."""
-        return self.physical_now - self.physical_at_count
+    # Once closed, physical_now already holds the count's own movement.
+    closed: bool = False
 
     @property
     def change(self) -> Decimal:
-        """What closing records: the count minus the stock when it was counted."""
+        """What closing records (or recorded): the count minus the stock when counted."""
         return self.counted - self.physical_at_count
 
     @property
+    def moved_since(self) -> Decimal:
+        """The physical change of every other movement recorded after the SKU's last line."""
+        own = self.change if self.closed else Decimal(0)
+        return self.physical_now - self.physical_at_count - own
+
+    @property
     def physical_after(self) -> Decimal:
-        return self.physical_now + self.change
+        """The stock once closed: what closing would make it, or, closed, what it is now."""
+        return self.physical_now if self.closed else self.physical_now + self.change
 
 
 @dataclass(frozen=True)
@@ -196,7 +200,15 @@ class CountDesk:
         warehouse, status, opened_by, opened_at, closed_at, zero, lines, counted = state
         now = self._physical(warehouse, [c.sku for c in counted])
         rows = [
-            CountedRow(c.sku, c.counted, c.physical_at_count, c.last_line, c.counted_at, now[c.sku])
+            CountedRow(
+                c.sku,
+                c.counted,
+                c.physical_at_count,
+                c.last_line,
+                c.counted_at,
+                now[c.sku],
+                closed=status is CountStatus.CLOSED,
+            )
             for c in sorted(counted, key=lambda c: c.sku)
         ]
         return CountSummary(

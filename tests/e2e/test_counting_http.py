@@ -201,6 +201,8 @@ def test_a_sale_during_a_count_is_not_lost(ledger):
     assert closed.status_code == 200, closed.text
     assert closed.json()["status"] == "closed"
     assert closed.json()["movements"][0]["physical"] == "7"
+    [row] = closed.json()["skus"]
+    assert (row["moved_since"], row["change"], row["physical_after"]) == ("-3", "-2", "7")
     assert physical(ledger, "DURING") == "7"
     # Closing again records nothing twice; lines on a closed count are refused.
     assert ledger.post("/counts/c-during/close", json={}).json()["movements"][0]["physical"] == "7"
