@@ -155,9 +155,9 @@ class Catalog:
             for sku, name in names.items():
                 product: Product | None = found.get(keys[sku])
                 if product is None:
-                    product = Product(sku)
+                    product = Product(sku, name)
                     session.add(product)
-                if product.name != name:
+                elif product.name != name:
                     product.rename(name)
                 events += product.collect_events()
                 products[sku] = ProductInfo.of(product)

@@ -20,9 +20,11 @@ class Product(Aggregate):
         return ids.product_id(sku)
 
     @event("Created")
-    def __init__(self, sku: str) -> None:
+    def __init__(self, sku: str, name: str | None = None) -> None:
+        # Named at creation when the name is known: one event, not two, per product of a
+        # spreadsheet's name column.
         self.sku = sku
-        self.name: str | None = None
+        self.name: str | None = name
         # barcode key -> units it stands for
         self.barcodes: dict[str, int] = {}
 
