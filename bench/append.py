@@ -292,6 +292,7 @@ class Server:
         }
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
+        self.schema: str | None = None  # set by served()
 
     def start(self, timeout: float = 60.0) -> None:
         log = self.log_path.open("ab")
@@ -370,6 +371,82 @@ class Server:
 
 
 # -- the ledger through HTTP ---------------------------------------------------------------------
+
+
+@contextmanager
+def served(database_url: str, name: str, workers: int | None = None) -> Iterator[Server]:
+    """``ledger serve`` on a fresh schema ``bench_<name>_<run>``, started; stopped and the
+    schema dropped afterwards, whatever happens."""
+    schema = f"bench_{name}_{secrets.token_hex(3)}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    workdir = Path(tempfile.mkdtemp(prefix=f"ledger-bench-{name}-"))
+    server = Server(f"{database_url}?schema={schema}", workdir / "server.log", workers)
+    server.schema = schema
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+        print(f"schema {schema} dropped; server stopped; log in {workdir}")
+
+
+@dataclass
+class ClientRun:
+    latencies: list[float]  # seconds, ascending
+    failures: list[str]
+    wall: float
+    cpu: CpuUse
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.wall
+
+    def describe(self, what: str) -> str:
+        return (
+            f"{self.rate:,.0f} {what}/s, p50 {1000 * percentile(self.latencies, 50):.1f} ms, "
+            f"p99 {1000 * percentile(self.latencies, 99):.1f} ms "
+            f"({len(self.latencies)} in {self.wall:.2f} s)"
+        )
+
+
+def run_clients(
+    server: Server,
+    clients: int,
+    per_client: int,
+    send: Callable[[httpx.Client, int], httpx.Response],
+    expect: int = 201,
+) -> ClientRun:
+    """``clients`` threads, each with its own connection, each calling ``send(client, k)`` for
+    its ``per_client`` numbers ``k`` (distinct across threads), timed one by one."""
+    headers = {"Authorization": f"Bearer {server.token}"}
+    latencies: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def loop(index: int) -> None:
+        with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
+            for n in range(per_client):
+                start = time.perf_counter()
+                response = send(client, index * per_client + n)
+                elapsed = time.perf_counter() - start
+                with lock:
+                    latencies.append(elapsed)
+                    if response.status_code != expect:
+                        failures.append(f"{response.status_code} {response.text[:200]}")
+
+    cpu: list[CpuUse] = []
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(clients)]
+    with cpu_meter(server.pid, cpu):
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall = time.perf_counter() - started
+    return ClientRun(sorted(latencies), failures, wall, cpu[-1])
 
 
 def movement(movement_id: str, sku: str, quantity: int = 5) -> dict[str, Any]:

@@ -12,22 +12,19 @@ import io
 import os
 import secrets
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
-import psycopg
 import xlsxwriter
-from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from append import (  # the sibling script is the library of the benches
     DEFAULT_DATABASE_URL,
-    Server,
     cpu_meter,
     machine,
     post_batch,
+    served,
 )
 
 
@@ -66,13 +63,7 @@ def main() -> int:
     for line in machine(args.database_url):
         print(f"machine: {line}")
     run = secrets.token_hex(3)
-    schema = f"bench_imports_{run}"
-    with psycopg.connect(args.database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    workdir = Path(tempfile.mkdtemp(prefix="ledger-bench-imports-"))
-    server = Server(f"{args.database_url}?schema={schema}", workdir / "server.log", args.workers)
-    try:
-        server.start()
+    with served(args.database_url, "imports", args.workers) as server:
         content = workbook(args.rows, "X", args.names)
         print(f"file: {args.rows:,} rows, {len(content) / 1e6:.1f} MB XLSX")
         headers = {"Authorization": f"Bearer {server.token}"}
@@ -117,11 +108,6 @@ def main() -> int:
             f"{args.rows / elapsed:,.0f} movements/s; {cpu[-1].describe()}"
         )
         print(f"preview under 10 s: {'met' if preview_s < 10 else 'NOT met'}")
-    finally:
-        server.stop()
-        with psycopg.connect(args.database_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
-        print(f"schema {schema} dropped; server stopped")
     return 0
 
 

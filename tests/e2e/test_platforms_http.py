@@ -705,7 +705,13 @@ def test_a_full_invoice_reaches_vtex_as_vtex_wants_it_whatever_the_offset(
             "items": [{"id": sku, "quantity": 2, "price": 4975}],
         }
         assert vtex.order(order_id)["status"] == "invoiced"
-    posted = [r for r in vtex.requests() if r["method"] == "POST" and "invoice" in r["path"]]
+
+    # The emulator logs a request once it has answered it, after the order shows "invoiced".
+    def invoice_posts() -> list[dict[str, Any]] | None:
+        found = [r for r in vtex.requests() if r["method"] == "POST" and "invoice" in r["path"]]
+        return found if len(found) >= len(orders) else None
+
+    posted = eventually(invoice_posts, what="every invoice POST in the emulator's log")
     assert sorted(r["params"]["orderId"] for r in posted) == sorted(orders)
     assert all(r["status"] == 200 and r["valid"] for r in posted)
     eventually(lambda: status(shop)["deliveries"]["pending"] == 0, what="nothing left pending")
