@@ -694,6 +694,26 @@ class DeliveryStore:
             row = c.fetchone()
         return None if row is None else dict(row)
 
+    def of_subject(self, kind: str, subject: str) -> list[dict[str, Any]]:
+        """Every platform's row for one SKU (kind ``stock``) or order: what was last sent and
+        when, and what waits (a pending row that has failed before is retrying)."""
+        with self._tx() as c:
+            c.execute(
+                self.q(
+                    "SELECT platform, scope, payload, state, attempts, last_error, sent, "
+                    "sent_at, due_at FROM deliveries WHERE kind = ? AND subject = ? "
+                    "ORDER BY platform, scope"
+                ),
+                (kind, subject),
+            )
+            rows = [dict(r) for r in c.fetchall()]
+        for row in rows:
+            row["wanted"] = json.loads(row.pop("payload"))
+            row["sent"] = None if row["sent"] is None else json.loads(row["sent"])
+            if row["state"] == "pending" and row["attempts"]:
+                row["state"] = "retrying"
+        return rows
+
     def delivered_stock(
         self, platform: str, after: tuple[str, str] | None, limit: int
     ) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from adapters.spreadsheets import MAX_BYTES
-from api import errors, process_metrics
+from api import console, errors, process_metrics
 from api.body_limit import BodyLimit
 from api.collector import CollectorPaused
 from api.http_metrics import HttpMetricsMiddleware
@@ -28,6 +28,7 @@ from api.routes import (
     report,
     stock,
     tokens,
+    users,
 )
 from api.settings import Settings
 from api.wiring import Container, build
@@ -74,10 +75,12 @@ def create_app(settings: Settings | None = None, *, background: bool | None = No
         hooks.router,
         stock.router,
         tokens.router,
+        users.router,
         health.router,
         metrics.router,
     ):
         app.include_router(router)
+    console.install(app)
     document_shared_responses(app)
     app.add_middleware(CollectorPaused, paths=frozenset({"/movements/batch"}))
     app.add_middleware(

@@ -26,6 +26,8 @@ from ledger.tokens import Permission
 cli = typer.Typer(help="An event-sourced stock ledger.", no_args_is_help=True, add_completion=False)
 tokens = typer.Typer(help="Issue, list and revoke API tokens.", no_args_is_help=True)
 cli.add_typer(tokens, name="token")
+users = typer.Typer(help="Create, list and disable the console's users.", no_args_is_help=True)
+cli.add_typer(users, name="user")
 
 
 def _settings() -> Settings:
@@ -206,7 +208,8 @@ def rebuild(
     names: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Views to rebuild (default: all): stock_levels, movement_report, order_list."
+            help="Views to rebuild (default: all): stock_levels, movement_report, order_list, "
+            "publisher, products."
         ),
     ] = None,
     restart: Annotated[
@@ -396,6 +399,60 @@ def token_list() -> None:
         for t in container.app.list_tokens():
             state = f"revoked {t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "active"
             typer.echo(f"{t.name}\t{','.join(t.permissions)}\t{state}")
+    finally:
+        container.close()
+
+
+@users.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="The name the person signs in with.")],
+    role: Annotated[Permission, typer.Option("--role", "-r", help="read, write or admin.")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="LEDGER_NEW_USER_PASSWORD",
+            help="Asked for when not given (or set LEDGER_NEW_USER_PASSWORD).",
+        ),
+    ],
+) -> None:
+    """Create a console user: the first admin comes from here (or POST /users)."""
+    container = build(_settings())
+    try:
+        user = container.people.create(name, password, role.value, created_by="cli")
+    except LedgerError as error:
+        typer.echo(f"error: {error.detail}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        container.close()
+    typer.echo(f"created {user.name} ({user.role})")
+
+
+@users.command("disable")
+def user_disable(name: str) -> None:
+    """Disable a user: their sessions end at once."""
+    container = build(_settings())
+    try:
+        container.people.disable(name, "cli")
+        container.sessions.close_all(name)
+    except LedgerError as error:
+        typer.echo(f"error: {error.detail}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        container.close()
+    typer.echo(f"disabled {name}")
+
+
+@users.command("list")
+def user_list() -> None:
+    """List users with their roles and state."""
+    container = build(_settings())
+    try:
+        for u in container.people.list():
+            state = f"disabled {u.disabled_at:%Y-%m-%d %H:%M}" if u.disabled_at else "active"
+            typer.echo(f"{u.name}\t{u.role}\t{state}")
     finally:
         container.close()
 

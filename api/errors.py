@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -69,8 +69,10 @@ def _json_safe(value: Any) -> Any:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(LedgerError)
-    async def ledger_error(_: Request, error: LedgerError) -> JSONResponse:
+    async def ledger_error(request: Request, error: LedgerError) -> Response:
         status = status_of(error)
+        if _console(request):
+            return _console_error(request, status, error.code, error.detail)
         headers = {"Retry-After": "1"} if status == 503 else None
         if isinstance(error, Unauthorized):
             headers = {"WWW-Authenticate": "Bearer"}
@@ -78,7 +80,12 @@ def install(app: FastAPI) -> None:
         return JSONResponse(error_body(error.code, error.detail, **context), status, headers)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
+        if _console(request):
+            first = (error.errors() or [{}])[0]
+            field = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
+            message = f"{field}: {first.get('msg', 'invalid input')}"
+            return _console_error(request, 422, "invalid_input", message)
         content_type = request.headers.get("content-type", "")
         problems = error.errors()
         if (
@@ -115,8 +122,10 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(error.status_code, "http_error")
+        if _console(request):
+            return _console_error(request, error.status_code, code, str(error.detail))
         headers = dict(getattr(error, "headers", None) or {})
         if error.status_code == 405:
             # Starlette names only the first route of the path; each method is a route here.
@@ -147,6 +156,19 @@ def install(app: FastAPI) -> None:
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return JSONResponse(error_body("internal_error", "an unexpected error occurred"), 500)
+
+
+def _console(request: Request) -> bool:
+    # Imported here: the console's pages import this module's status_of.
+    from api.console.errors_page import is_console
+
+    return is_console(request)
+
+
+def _console_error(request: Request, status: int, code: str, detail: str) -> Response:
+    from api.console.errors_page import console_error
+
+    return console_error(request, status, code, detail)
 
 
 def _methods_of(request: Request) -> list[str]:

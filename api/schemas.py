@@ -211,6 +211,11 @@ class ProductOut(BaseModel):
     barcodes: list[BarcodeOut]
 
 
+class ProductPage(BaseModel):
+    items: list[ProductOut]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page.")
+
+
 class ScanIn(BaseModel):
     scan_id: str = Field(min_length=1, max_length=64, description="The idempotency key.")
     barcode: str = Field(min_length=1, max_length=64)
@@ -295,6 +300,22 @@ class TokenOut(BaseModel):
     issued_by: str
     issued_at: datetime
     revoked_at: datetime | None
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = code("Unique name the person signs in with; shown as recorded_by.")
+    password: str = Field(min_length=8, max_length=256, description="Kept only as an argon2 hash.")
+    role: Permission = Field(description="read, write (includes read) or admin (everything).")
+
+
+class UserOut(BaseModel):
+    name: str
+    role: str
+    created_by: str
+    created_at: datetime
+    disabled_at: datetime | None
 
 
 class Liveness(BaseModel):

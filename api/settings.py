@@ -60,6 +60,12 @@ class Settings(BaseSettings):
         "encrypts, all decrypt (rotation). Unset: on SQLite a key file is created beside the "
         "database; on PostgreSQL credentials cannot be stored.",
     )
+    session_idle_minutes: float = Field(
+        60.0,
+        gt=0,
+        le=7 * 24 * 60,
+        description="A console session ends after this many minutes without a request.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         "INFO", description="Least severe level logged, for every logger."
     )

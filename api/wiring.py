@@ -12,6 +12,7 @@ import psycopg
 from starlette.concurrency import run_in_threadpool
 
 from adapters.bulk_loading import loader_for
+from adapters.console_sessions import SessionStore
 from adapters.credentials import CredentialStore
 from adapters.database import Database, parse_database_url
 from adapters.delivery_store import DeliveryStore
@@ -29,6 +30,7 @@ from ledger.catalog import Catalog
 from ledger.counting import CountDesk
 from ledger.errors import InvalidInput, Unavailable, UnknownPosition, ViewLagging
 from ledger.ordering import OrderDesk
+from ledger.people import People
 from ledger.platform_settings import check_base_url
 from ledger.platforms import Platform, PlatformType
 from projections.base import View
@@ -36,6 +38,7 @@ from projections.catalog import VIEWS, build_view
 from projections.movement_report import MovementReportView
 from projections.notify_waker import NotifyWaker
 from projections.order_list import OrderListView
+from projections.products import ProductsView
 from projections.publisher import PublisherView
 from projections.runner import PollingRunner, Runner, catch_up
 from projections.status import SEEN_WITHIN, ReportedView, StatusReporter, ViewStatusStore
@@ -65,6 +68,8 @@ class Container:
     catalog: Catalog = field(init=False)
     counts: CountDesk = field(init=False)
     imports: ImportDesk = field(init=False)
+    people: People = field(init=False)
+    sessions: SessionStore = field(init=False)
 
     def __post_init__(self) -> None:
         self.catalog = Catalog(self.app)
@@ -74,6 +79,20 @@ class Container:
             ImportStore(self.app.factory.datastore, self.database.is_postgres),  # type: ignore[attr-defined]
             self.catalog,
         )
+        self.people = People(self.app)
+        self.sessions = SessionStore(
+            self.app.factory.datastore,  # type: ignore[attr-defined]
+            self.database.is_postgres,
+            idle_seconds=self.settings.session_idle_minutes * 60,
+        )
+
+    def find_products(self, q: str, limit: int = 200) -> list[str]:
+        """SKUs of the products a search ``q`` finds (SKU prefix, barcode, name words), for
+        the console's stock list."""
+        return [row.sku for row in self.products.search_products(q, limit=limit)]
+
+    def product_names(self, skus: list[str]) -> dict[str, str]:
+        return self.products.names_of(skus)
 
     def skus_in_warehouse(self, warehouse: str) -> list[str]:
         """Every SKU that has a stock in ``warehouse``, from the stock-levels view (a count's
@@ -102,6 +121,10 @@ class Container:
     @property
     def publisher(self) -> PublisherView:
         return self.views["publisher"]  # type: ignore[return-value]
+
+    @property
+    def products(self) -> ProductsView:
+        return self.views["products"]  # type: ignore[return-value]
 
     def adapter_for(self, platform: Platform) -> PlatformAdapter | None:
         """A fresh adapter for the dispatcher, which closes it when the settings change.

@@ -46,3 +46,7 @@ def barcode_id(key: str) -> UUID:
 
 def count_id(count_key: str) -> UUID:
     return uuid5(NAMESPACE, f"count\x1f{count_key}")
+
+
+def user_id(name: str) -> UUID:
+    return uuid5(NAMESPACE, f"user\x1f{name}")

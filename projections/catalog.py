@@ -20,6 +20,11 @@ from projections.order_list import (
     PostgresOrderListView,
     SQLiteOrderListView,
 )
+from projections.products import (
+    PostgresProductsView,
+    ProductsProjection,
+    SQLiteProductsView,
+)
 from projections.publisher import (
     PostgresPublisherView,
     PublisherProjection,
@@ -53,6 +58,7 @@ VIEWS: dict[str, ViewKind] = {
         ViewKind(MovementReportProjection, SQLiteMovementReportView, PostgresMovementReportView),
         ViewKind(OrderListProjection, SQLiteOrderListView, PostgresOrderListView),
         ViewKind(PublisherProjection, SQLitePublisherView, PostgresPublisherView),
+        ViewKind(ProductsProjection, SQLiteProductsView, PostgresProductsView),
     )
 }
 

@@ -233,6 +233,28 @@ class MovementReportView(View):
             c.execute(self.q(f"{sql} ORDER BY {order} LIMIT ?"), [*params, limit])
             return [self._item(r) for r in c.fetchall()]
 
+    def holdings(self, sku: str, limit: int = 100) -> list[dict[str, Any]]:
+        """What each order still holds reserved of ``sku``, per warehouse: its reservations,
+        releases and consumptions summed (the console's "open orders holding stock")."""
+        sql = (
+            "SELECT reference, warehouse, SUM(reserved_change) AS held, "
+            "MAX(occurred_at) AS occurred_at FROM {t} WHERE sku = ? "
+            "AND kind IN ('reservation', 'release', 'consumption') "
+            "GROUP BY reference, warehouse HAVING SUM(reserved_change) <> 0 "
+            "ORDER BY MAX(position) DESC LIMIT ?"
+        )
+        with self.reading() as c:
+            c.execute(self.q(sql), (sku, limit))
+            return [
+                {
+                    "reference": r["reference"],
+                    "warehouse": r["warehouse"],
+                    "held": self.from_qty(r["held"]),
+                    "occurred_at": self.from_moment(r["occurred_at"]),
+                }
+                for r in c.fetchall()
+            ]
+
     def stocks_at(self, sku: str, warehouses: list[str], at: datetime) -> dict[str, StockAt]:
         """For each warehouse, the rows of ``sku`` there dated not after ``at``, summed, in a
         few index lookups however long the stock's history (``projections/history.py`` says

@@ -32,6 +32,18 @@ class LevelsRow:
 
 
 @dataclass(frozen=True)
+class SkuTotals:
+    sku: str
+    physical: Decimal
+    reserved: Decimal
+    oversold: bool
+
+    @property
+    def available(self) -> Decimal:
+        return self.physical - self.reserved
+
+
+@dataclass(frozen=True)
 class Opening:
     stock_id: UUID
     sku: str
@@ -106,6 +118,56 @@ class StockLevelsView(View):
         with self.reading() as c:
             c.execute(self.q(query + " ORDER BY sku, warehouse"), params)
             return [self._row(r) for r in c.fetchall()]
+
+    def listing(
+        self,
+        *,
+        prefix: str | None,
+        skus: list[str] | None = None,
+        warehouse: str | None,
+        sort: str,
+        limit: int,
+        offset: int,
+    ) -> list[SkuTotals]:
+        """SKUs summed over their warehouses (or in one), for the console's stock list: those
+        whose SKU starts with ``prefix`` or is one of ``skus`` (a product search's), sorted by
+        ``sku``, ``available_asc`` or ``available_desc``."""
+        where, params = [], []
+        if warehouse is not None:
+            where.append("warehouse = ?")
+            params.append(warehouse)
+        matches = []
+        if prefix is not None:
+            # substr, not LIKE: exact and case-sensitive on both backends, no wildcards.
+            matches.append("substr(sku, 1, ?) = ?")
+            params += [len(prefix), prefix]
+        if skus:
+            matches.append(f"sku IN ({', '.join('?' for _ in skus)})")
+            params += skus
+        if prefix is not None or skus is not None:
+            where.append("(" + (" OR ".join(matches) or "1=0") + ")")
+        physical, reserved = f"SUM({self._physical})", f"SUM({self._reserved})"
+        order = {
+            "available_asc": f"{physical} - {reserved} ASC, sku",
+            "available_desc": f"{physical} - {reserved} DESC, sku",
+        }.get(sort, "sku")
+        sql = (
+            f"SELECT sku, {physical} AS physical, {reserved} AS reserved, "
+            f"MAX(CASE WHEN {self._oversold} THEN 1 ELSE 0 END) AS oversold FROM {{t}}"
+            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + f" GROUP BY sku ORDER BY {order} LIMIT ? OFFSET ?"
+        )
+        with self.reading() as c:
+            c.execute(self.q(sql), [*params, limit, offset])
+            return [
+                SkuTotals(
+                    r["sku"],
+                    self.from_qty(r["physical"]),
+                    self.from_qty(r["reserved"]),
+                    bool(r["oversold"]),
+                )
+                for r in c.fetchall()
+            ]
 
     def _row(self, r: Any) -> LevelsRow:
         return LevelsRow(

@@ -4,7 +4,8 @@ Each view is read in one snapshot (its position and its rows agree), and the rep
 what its rows should be from the events alone, with the same pure rules the views apply (the
 check is for rows that drifted, were lost, doubled or edited, not for a second opinion on the
 rules, which the tests hold). The movement report, the long one, is compared as two streams in
-position order, so memory stays flat; the other views hold one row per stock or order.
+position order, so memory stays flat; the other views hold one row per stock, order or product
+(a product's row with its barcodes).
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from typing import Any
 
 from ledger.application import LedgerApplication
 from ledger.stock import EVENT_KINDS, Stock
-from projections import publisher
+from projections import products, publisher
 from projections.base import View
 from projections.library_internals import max_tracking_id
 from projections.movement_report import MovementReportView, running_latest
 from projections.order_list import OrderListView, fold
+from projections.products import ProductsView
 from projections.publisher import PublisherView
 from projections.stock_levels import StockLevelsView
 
@@ -119,6 +121,8 @@ def _replay(view: View, events: Iterator[tuple[Any, int]]) -> Iterator[dict[str,
         return _order_list(events)
     if isinstance(view, PublisherView):
         return publisher.replay(events)
+    if isinstance(view, ProductsView):
+        return products.replay(events)
     raise TypeError(f"no replay for {type(view).__name__}")
 
 

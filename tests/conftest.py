@@ -47,6 +47,12 @@ def postgres_url() -> Iterator[str]:
     yield from _fresh_schema()
 
 
+@pytest.fixture(scope="module")
+def postgres_module_url() -> Iterator[str]:
+    """A PostgreSQL schema for a whole test module."""
+    yield from _fresh_schema()
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def module_database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory

@@ -1,27 +1,34 @@
 """Barcodes and product names: PUT /barcodes/{code}, PUT /products/{sku}. Writers change them,
-readers read them."""
+readers read them, and find products by SKU prefix, barcode or name (GET /products?q=, from the
+products view)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import SkipValidation
 
+from api.cursors import decode_cursor, encode_cursor
 from api.decimal_json import DecimalJSONRoute
-from api.dependencies import ContainerDep, Reader, Writer
+from api.dependencies import ContainerDep, ProductsAfter, Reader, Writer
 from api.schemas import (
     CODE_PATTERN,
     ERRORS,
+    LINE_PATTERN,
+    READ_ERRORS,
     BarcodeEntryOut,
     BarcodeIn,
     ErrorOut,
     ProductIn,
     ProductOut,
+    ProductPage,
 )
 from ledger.barcodes import display_barcode
-from ledger.catalog import BarcodeEntry, ProductInfo
+from ledger.catalog import MAX_NAME_LENGTH, BarcodeEntry, ProductInfo
+from ledger.codes import check_code, check_text
+from projections.products import ProductRow
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["catalog"])
 
@@ -103,6 +110,53 @@ def put_product(
     _: Writer,
 ) -> dict[str, Any]:
     return product_out(sku, container.catalog.name_product(sku, body))
+
+
+@router.get(
+    "/products",
+    response_model=ProductPage,
+    responses=READ_ERRORS,
+    summary="Find products by SKU prefix, barcode or name, in SKU order, a page at a time",
+    description="A product matches when its SKU starts with `q` (case counts: SKUs are codes), "
+    "when it holds the barcode `q` (a GTIN in any of its lengths), or when its name holds "
+    "every word of `q`, ignoring case and accents (`cafe` finds `Café`). Without `q`, every "
+    "product. From the products view: pass a write's `position` as `?after=` to include it.",
+)
+def list_products(
+    container: ContainerDep,
+    _: Reader,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_NAME_LENGTH,
+            description="SKU prefix, barcode or words of the name.",
+            json_schema_extra={"pattern": LINE_PATTERN},
+        ),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    _after: ProductsAfter = None,
+) -> dict[str, Any]:
+    q = check_text(q, "q", max_length=MAX_NAME_LENGTH)
+    after_sku = decode_cursor(cursor)
+    rows = container.products.search_products(
+        q,
+        limit=limit + 1,
+        after_sku=None if after_sku is None else check_code(after_sku, "cursor"),
+    )
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1].sku)
+    return {"items": [found_product_out(row) for row in rows], "next_cursor": next_cursor}
+
+
+def found_product_out(row: ProductRow) -> dict[str, Any]:
+    return {
+        "sku": row.sku,
+        "name": row.name,
+        "barcodes": [{"code": display_barcode(key), "units": units} for key, units in row.barcodes],
+    }
 
 
 @router.get("/products/{sku}", response_model=ProductOut, responses=ERRORS)

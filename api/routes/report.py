@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -16,16 +17,23 @@ from api.cursors import decode_moment_and_position, encode_moment_and_position
 from api.dependencies import ContainerDep, Reader, ReportAfter
 from api.schemas import CODE_PATTERN, READ_ERRORS, TEXT_PATTERN, ReportPage
 from ledger.codes import check_code, check_text
+from ledger.errors import InvalidInput
 from ledger.movements import parse_moment
 from ledger.quantities import render
 from ledger.stock import MovementKind, ReservationKind
-from projections.movement_report import COLUMNS, ReportCursor, ReportFilter
+from projections.movement_report import (
+    COLUMNS,
+    MovementReportView,
+    ReportCursor,
+    ReportFilter,
+)
 
 router = APIRouter(tags=["movements"])
 
 ReportKind = StrEnum(  # type: ignore[misc]
     "ReportKind", {k.name: k.value for k in (*MovementKind, *ReservationKind)}
 )
+REPORT_KINDS = tuple(k.value for k in ReportKind)
 CSV_COLUMNS = (*COLUMNS[1:9], "available_after", *COLUMNS[9:], "position")
 Moment = Annotated[
     str | None,
@@ -68,32 +76,73 @@ def movement_report(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     _after: ReportAfter = None,
 ) -> Any:
-    where = ReportFilter(
-        sku=None if sku is None else check_code(sku, "sku"),
-        warehouse=None if warehouse is None else check_code(warehouse, "warehouse"),
+    where = report_filter(
+        sku=sku,
+        warehouse=warehouse,
         kind=None if kind is None else kind.value,
-        reference=check_text(reference, "reference", multiline=True),
-        since=parse_moment(since, "since"),
-        until=parse_moment(until, "until"),
+        reference=reference,
+        since=since,
+        until=until,
     )
-    decoded = decode_moment_and_position(cursor)
-    before = None if decoded is None else ReportCursor(decoded[1], decoded[0])
     report = container.movement_report
     if "text/csv" in request.headers.get("accept", ""):
-        rows = report.stream(where, before=before)
-        return StreamingResponse(
-            _csv(rows, limit),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="movements.csv"'},
-        )
-    size = limit or 100
-    rows = report.report(where, before=before, limit=size + 1)
+        return csv_response(report, where, cursor, limit)
+    return report_page(report, where, cursor, limit or 100)
+
+
+# The console's report (``api/console/report_pages.py``) reads through these same functions.
+
+
+def report_filter(
+    *,
+    sku: str | None = None,
+    warehouse: str | None = None,
+    kind: str | None = None,
+    reference: str | None = None,
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
+) -> ReportFilter:
+    """The report's filter, each field checked (moments given as text are ISO 8601)."""
+    if kind is not None and kind not in REPORT_KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(REPORT_KINDS)}", field="kind")
+    return ReportFilter(
+        sku=None if sku is None else check_code(sku, "sku"),
+        warehouse=None if warehouse is None else check_code(warehouse, "warehouse"),
+        kind=kind,
+        reference=check_text(reference, "reference", multiline=True),
+        since=since if isinstance(since, datetime) else parse_moment(since, "since"),
+        until=until if isinstance(until, datetime) else parse_moment(until, "until"),
+    )
+
+
+def _before(cursor: str | None) -> ReportCursor | None:
+    decoded = decode_moment_and_position(cursor)
+    return None if decoded is None else ReportCursor(decoded[1], decoded[0])
+
+
+def report_page(
+    report: MovementReportView, where: ReportFilter, cursor: str | None, size: int
+) -> dict[str, Any]:
+    """One page, newest first: ``{"items", "next_cursor"}``."""
+    rows = report.report(where, before=_before(cursor), limit=size + 1)
     next_cursor = None
     if len(rows) > size:
         next_cursor = encode_moment_and_position(
             rows[size - 1]["occurred_at"], rows[size - 1]["position"]
         )
     return {"items": [_item(r) for r in rows[:size]], "next_cursor": next_cursor}
+
+
+def csv_response(
+    report: MovementReportView, where: ReportFilter, cursor: str | None, limit: int | None
+) -> StreamingResponse:
+    """Every matching row (up to ``limit``), streamed as CSV."""
+    rows = report.stream(where, before=_before(cursor))
+    return StreamingResponse(
+        _csv(rows, limit),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="movements.csv"'},
+    )
 
 
 def _item(row: dict[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from ledger.stock import Stock
 from tests.e2e.conftest import Server, free_port, start_server, stop_server
 from tests.waiting import eventually
 
-VIEWS = {"stock_levels", "movement_report", "order_list", "publisher"}
+VIEWS = {"stock_levels", "movement_report", "order_list", "publisher", "products"}
 
 
 # -- the process tree, read from /proc ---------------------------------------------------------

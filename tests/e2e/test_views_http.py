@@ -246,6 +246,7 @@ def test_health_and_metrics_show_each_views_position_and_lag(server: Server) -> 
             "movement_report",
             "order_list",
             "publisher",
+            "products",
         }
         assert all(v["lag"] == 0 and not v["failing"] for v in health["views"])
         assert httpx.get(f"{server.url}/metrics").status_code == 401  # the contract: a token
@@ -254,7 +255,7 @@ def test_health_and_metrics_show_each_views_position_and_lag(server: Server) -> 
         text = metrics.text
         head = health["event_store_position"]
         assert f"ledger_event_store_position {float(head)}" in text
-        for view in ("stock_levels", "movement_report", "order_list", "publisher"):
+        for view in ("stock_levels", "movement_report", "order_list", "publisher", "products"):
             assert f'ledger_view_lag_events{{view="{view}"}} 0.0' in text
             assert f'ledger_view_failing{{view="{view}"}} 0.0' in text
 

@@ -244,6 +244,11 @@ def busy_ledger(container: Container) -> None:
         desk.import_order("shop", f"o{n}", OrderStatus.PAYMENT_CONFIRMED, "PAC", line, "t")
     desk.invoice("shop", "o1", {"number": "9"}, "t")
     desk.cancel("shop", "o2", "t")
+    container.catalog.name_products({f"S{n}": f"Produto {n}" for n in range(7)})
+    container.catalog.put_barcode("4006381333931", {"sku": "S1", "units": 1})
+    container.catalog.put_barcode("BOX-S2", {"sku": "S2", "units": 6})
+    container.catalog.name_product("S1", {"name": "Açúcar"})
+    container.catalog.delete_barcode("BOX-S2")
 
 
 def test_a_rebuild_equals_the_live_views_and_verify_agrees(container: Container) -> None:
