@@ -53,6 +53,7 @@ class OrderFilter:
     platform: str | None = None
     status: str | None = None
     blocked: bool | None = None
+    order_id_prefix: str | None = None
 
 
 def _units(lines: list[dict[str, Any]]) -> Decimal:
@@ -170,6 +171,10 @@ class OrderListView(View):
             params.append(where.status)
         if where.blocked is not None:
             clauses.append(f"blocked_reason IS {'NOT ' if where.blocked else ''}NULL")
+        if where.order_id_prefix:
+            # Not LIKE: "_" and "%" are characters an order id may hold.
+            clauses.append("substr(order_id, 1, ?) = ?")
+            params += [len(where.order_id_prefix), where.order_id_prefix]
         if before is not None:
             clauses.append("first_position < ?")
             params.append(before)
@@ -179,6 +184,17 @@ class OrderListView(View):
         with self.reading() as c:
             c.execute(self.q(sql + " ORDER BY first_position DESC LIMIT ?"), [*params, limit])
             return [self.normalise(dict(r)) for r in c.fetchall()]
+
+    def held_counts(self) -> dict[str, int]:
+        """How many orders each platform holds (not imported, not ended)."""
+        with self.reading() as c:
+            c.execute(
+                self.q(
+                    "SELECT platform, count(*) AS n FROM {t} WHERE blocked_reason IS NOT NULL "
+                    "AND NOT deleted AND status <> 'cancelled' GROUP BY platform"
+                )
+            )
+            return {r["platform"]: int(r["n"]) for r in c.fetchall()}
 
     def changed(
         self, platform: str, *, after: tuple[int, str] | None = None, limit: int = 500

@@ -11,8 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated
 
+from fastapi import Query, Request
 from starlette.concurrency import run_in_threadpool
+
+if TYPE_CHECKING:
+    from api.wiring import Container
+
+# The answer's header naming the position a live part now shows; the next poll sends it back.
+POSITION = "X-Ledger-Position"
+Since = Annotated[int | None, Query(ge=0, le=2**62)]
 
 EVERY = 0.1  # seconds between two reads of a watched position
 # A poll answers "nothing new" after this: below proxies' idle timeouts, and short enough not
@@ -82,3 +91,17 @@ class Watches:
         if watch is None:
             watch = self._watches[name] = Watch(read)
         return watch
+
+
+def view_watch(request: Request, container: Container, view: str) -> Watch:
+    """Changes of a view (pages that read it: the stock list, the orders list)."""
+    return request.app.state.console_watches.of(view, container.views[view].position)
+
+
+def head_watch(request: Request, container: Container) -> Watch:
+    """Any write at all (pages that read the aggregates themselves, current to every write)."""
+
+    def head() -> int:
+        return container.app.recorder.max_notification_id() or 0
+
+    return request.app.state.console_watches.of("head", head)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.console.auth import AdminPage, AdminPost, Person, WriterPage, WriterPost
+from api.console.forms import decimal_text
 from api.console.i18n import translator
 from api.console.templating import page
 from api.dependencies import ContainerDep
@@ -75,14 +76,6 @@ def record_form(
     return _record_page(request, person, _blank_form(sku, warehouse), done=recorded)
 
 
-def _decimal_text(value: str) -> str:
-    # Brazilian sellers type 1,5; a value with both marks (1.234,5) is theirs too.
-    value = value.strip()
-    if "," in value:
-        value = value.replace(".", "").replace(",", ".")
-    return value
-
-
 @router.post("/ui/record", response_class=HTMLResponse, include_in_schema=False)
 def record_movement(
     request: Request,
@@ -106,7 +99,7 @@ def record_movement(
         "note": note.strip(),
     }
     body: dict[str, Any] = {key: form[key] for key in ("movement_id", "sku", "warehouse", "kind")}
-    body["quantity"] = _decimal_text(quantity)
+    body["quantity"] = decimal_text(quantity)
     for optional in ("reference", "note"):
         if form[optional]:
             body[optional] = form[optional]

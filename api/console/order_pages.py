@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable
+from dataclasses import replace
+from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -79,27 +81,27 @@ def _listing(
     container: Container, where: OrderFilter, q: str, before: int | None, limit: int
 ) -> list[dict[str, Any]]:
     """The order_list view's rows, newest import first; ``q`` is an order id or its start."""
-    view = container.order_list
-    if not q:
-        return view.listing(where, before=before, limit=limit)
-    # OrderFilter has no order id: the same query as ``listing``, with one clause more.
-    # Not LIKE: "_" and "%" are characters an order id may hold.
-    clauses, params = ["substr(order_id, 1, ?) = ?"], [len(q), q]
-    if where.platform is not None:
-        clauses.append("platform = ?")
-        params.append(where.platform)
-    if where.status is not None:
-        clauses.append("status = ?")
-        params.append(where.status)
-    if where.blocked is not None:
-        clauses.append(f"blocked_reason IS {'NOT ' if where.blocked else ''}NULL")
-    if before is not None:
-        clauses.append("first_position < ?")
-        params.append(before)
-    sql = "SELECT * FROM {t} WHERE " + " AND ".join(clauses)
-    with view.reading() as c:
-        c.execute(view.q(sql + " ORDER BY first_position DESC LIMIT ?"), [*params, limit])
-        return [view.normalise(dict(r)) for r in c.fetchall()]
+    if q:
+        where = replace(where, order_id_prefix=q)
+    return container.order_list.listing(where, before=before, limit=limit)
+
+
+def held_counts(container: Container) -> dict[str, int]:
+    """How many orders each platform holds, from the order_list view: ``OrderDesk.held``
+    reads every Held event in the store, too slow for a live part."""
+    return container.order_list.held_counts()
+
+
+def held_orders(container: Container, platform: str, limit: int) -> list[dict[str, Any]]:
+    """A platform's newest held orders (at most ``limit``), from the order_list view."""
+    rows = container.order_list.listing(
+        OrderFilter(platform=platform, blocked=True), before=None, limit=limit
+    )
+    return [
+        {**r, "url": order_url(r["platform"], r["order_id"])}
+        for r in rows
+        if not r["deleted"] and r["status"] != "cancelled"
+    ]
 
 
 def _filters(q: str, platform: str, status: str, held: str) -> tuple[str, OrderFilter]:
@@ -249,6 +251,8 @@ def order_context(
     invoice = dict(order.invoice) if order.invoice else None
     if invoice is not None:
         invoice["tracking_link"] = _safe_link(invoice.get("tracking_url"))
+        value = invoice.get("value")  # money, in whole cents: always shown with two places
+        invoice["value_text"] = f"{value:.2f}" if isinstance(value, Decimal) else value
     reference = f"{platform} order {order_id}"
     movements = container.movement_report.report(
         ReportFilter(reference=reference), before=None, limit=MOVEMENT_ROWS

@@ -4,7 +4,7 @@ Deliveries and robots change outside the event store, so no position says when t
 a live part answers once its rendering differs from the one the page shows (``since`` is a
 digest of it), rendering again every second for at most ``LIVE_LONGEST`` seconds.
 
-Writers send the failed deliveries again (what ``POST /platforms/{name}/retry`` does); admins
+Admins send the failed deliveries again (what ``POST /platforms/{name}/retry`` does); admins
 change the settings (what ``PUT /platforms/{name}`` does, through the same ``OrderDesk``), and
 map a held order's carrier from the order's page. Credentials are write-only: the page names
 the ones stored and never shows a value; an empty field keeps the stored one.
@@ -25,9 +25,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from api.console.auth import AdminPost, Person, Viewer, WriterPost
+from api.console.auth import AdminPost, Person, Viewer
 from api.console.i18n import translator
-from api.console.order_pages import order_context, order_url
+from api.console.order_pages import held_counts, held_orders, order_context, order_url
 from api.console.templating import page
 from api.dependencies import ContainerDep
 from api.errors import status_of
@@ -48,6 +48,7 @@ KNOWN_CREDENTIALS = {"vtex": ("app_key", "app_token", "hook_secret"), "webhook":
 RESERVE_CHOICES = {"": None, "yes": True, "no": False}
 BLANK_ROWS = 3
 REPORT_CHARACTERS = 600
+HELD_LISTED = 20
 Digest = Annotated[str, Query(max_length=64)]
 POSITION = "X-Ledger-Position"  # the header console.js sends back as ``since``
 LIVE_EVERY = 1.0
@@ -81,9 +82,7 @@ def _platform_or_none(container: Container, name: str) -> Platform | None:
 
 
 def _summaries(container: Container) -> list[dict[str, Any]]:
-    held: dict[str, int] = {}
-    for order in container.orders.held():
-        held[order.platform] = held.get(order.platform, 0) + 1
+    held = held_counts(container)
     rows = []
     for name in container.publisher.platform_names():
         platform = _platform_or_none(container, name)
@@ -118,12 +117,12 @@ def platforms_list(
         rows=_summaries(container),
         problem=problem,
         new=new,
-        live_url="/ui/platforms/rows",
+        live_url="/ui/platform-list/rows",
         since="",
     )
 
 
-@router.get("/ui/platforms/rows", response_class=HTMLResponse, include_in_schema=False)
+@router.get("/ui/platform-list/rows", response_class=HTMLResponse, include_in_schema=False)
 async def platforms_rows(
     request: Request, container: ContainerDep, person: Viewer, since: Digest = ""
 ) -> Response:
@@ -143,11 +142,13 @@ def _report(report: Any) -> str:
 
 
 def _status(container: Container, name: str, platform: Platform) -> dict[str, Any]:
-    """What ``GET /platforms/{name}/status`` says, for the page."""
+    """What ``GET /platforms/{name}/status`` says, for the page (held orders from the
+    order_list view)."""
     jobs = container.deliveries.jobs(f"{name}:")
     return {
         "configuration_problem": container.configuration_problem(platform),
-        "held": container.orders.held(name),
+        "held": held_orders(container, name, HELD_LISTED),
+        "held_count": held_counts(container).get(name, 0),
         "deliveries": container.deliveries.status(name),
         "jobs": [
             {"name": job, "last_run_at": info["last_run_at"], "report": _report(info["report"])}
@@ -414,7 +415,7 @@ def map_carrier(
 
 
 @router.post("/ui/platforms/{name}/retry", include_in_schema=False)
-def retry(name: Name, container: ContainerDep, person: WriterPost) -> RedirectResponse:
+def retry(name: Name, container: ContainerDep, person: AdminPost) -> RedirectResponse:
     container.orders.platform(name)  # an unknown platform: 404
     retried = container.deliveries.retry_failed(name)
     return RedirectResponse(

@@ -20,9 +20,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.concurrency import run_in_threadpool
 
 from api.console.auth import Person, Viewer, WriterPage, WriterPost
-from api.console.form_pages import _decimal_text
+from api.console.changes import POSITION, Since, head_watch
+from api.console.forms import decimal_text
 from api.console.i18n import translator
-from api.console.stock_pages import POSITION, Since, _head_watch
 from api.console.templating import page
 from api.dependencies import ContainerDep
 from api.errors import status_of
@@ -195,7 +195,7 @@ async def count_rows(
 ) -> Response:
     """The summary once any write followed ``since`` (a long poll, like the stock pages'):
     a line, or a movement of a counted SKU, changes it."""
-    position = await _head_watch(request, container).beyond(since, request.is_disconnected)
+    position = await head_watch(request, container).beyond(since, request.is_disconnected)
     if since is not None and position <= since:
         return Response(status_code=204, headers={POSITION: str(position)})
     summary = await run_in_threadpool(container.counts.summary, count_id)
@@ -217,7 +217,7 @@ def add_line(
 ) -> Response:
     body: dict[str, Any] = {
         "line_id": line_id or _fresh_id("ui-line"),
-        "quantity": _decimal_text(quantity) or "1",
+        "quantity": decimal_text(quantity) or "1",
     }
     if barcode.strip():
         body["barcode"] = barcode.strip()

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.console.auth import Person, Viewer
-from api.console.changes import Watch
+from api.console.changes import POSITION, Since, head_watch, view_watch
 from api.console.chart import Point, step_chart
 from api.console.i18n import translator
 from api.console.templating import page
@@ -32,8 +32,6 @@ CHART_POINTS = 200
 HISTORY_ROWS = 50
 
 Text = Annotated[str, Query(max_length=200)]
-Since = Annotated[int | None, Query(ge=0, le=2**62)]
-POSITION = "X-Ledger-Position"
 
 
 def _stock_rows(
@@ -117,7 +115,9 @@ async def stock_rows(
     since: Since = None,
 ) -> Response:
     """The list's rows once the stock-levels view moved past ``since`` (a long poll)."""
-    position = await _levels_watch(request, container).beyond(since, request.is_disconnected)
+    position = await view_watch(request, container, "stock_levels").beyond(
+        since, request.is_disconnected
+    )
     if since is not None and position <= since:
         return Response(status_code=204, headers={POSITION: str(position)})
     try:
@@ -127,17 +127,6 @@ async def stock_rows(
     response = page(request, "stock_rows.html", person, rows=rows)
     response.headers[POSITION] = str(position)
     return response
-
-
-def _levels_watch(request: Request, container: Container) -> Watch:
-    return request.app.state.console_watches.of("stock_levels", container.stock_levels.position)
-
-
-def _head_watch(request: Request, container: Container) -> Watch:
-    def head() -> int:
-        return container.app.recorder.max_notification_id() or 0
-
-    return request.app.state.console_watches.of("head", head)
 
 
 def _sku_context(container: Container, person: Person, sku: str) -> dict[str, Any]:
@@ -220,7 +209,7 @@ async def sku_live(
     """The page's changing parts once any write followed ``since`` (a long poll): the page
     reads the stocks themselves, which include every answered write."""
     check_code(sku, "sku")
-    position = await _head_watch(request, container).beyond(since, request.is_disconnected)
+    position = await head_watch(request, container).beyond(since, request.is_disconnected)
     if since is not None and position <= since:
         return Response(status_code=204, headers={POSITION: str(position)})
     context = await run_in_threadpool(_sku_context, container, person, sku)
