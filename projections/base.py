@@ -482,7 +482,12 @@ class ViewProjection(Projection[View]):
             )
 
     def process_page(
-        self, notifications: Sequence[Notification], mapper: Mapper[Any], *, after: int
+        self,
+        notifications: Sequence[Notification],
+        mapper: Mapper[Any],
+        *,
+        after: int,
+        last: int | None = None,
     ) -> int:
         """Apply the notifications this view cares about (decoding only those) and move the
         view to the last one; returns how many events it applied.
@@ -492,9 +497,12 @@ class ViewProjection(Projection[View]):
         says which one that is (``EventNotApplied``); that event is never skipped."""
         topics = self.view.topics
         wanted = [n for n in notifications if n.topic in topics]
+        # ``last``: how far the page was read, which may lie past its last notification (the
+        # caller read only this view's topics up to a head).
+        last = notifications[-1].id if last is None else last
         try:
             events = [(mapper.to_domain_event(n), n.id) for n in wanted]
-            self.view.apply(events, notifications[-1].id, after=after)
+            self.view.apply(events, last, after=after)
         except StalePage:
             raise
         except Exception as error:
@@ -503,7 +511,7 @@ class ViewProjection(Projection[View]):
             if len(wanted) <= 1:
                 raise EventNotApplied.of(self.name, wanted[0] if wanted else None, error) from error
             after = self._one_at_a_time(wanted, mapper, after=after)
-            self.view.apply([], notifications[-1].id, after=after)
+            self.view.apply([], last, after=after)
         return len(wanted)
 
     def _one_at_a_time(

@@ -126,18 +126,28 @@ class _Supervised:
 
 
 def catch_up(app: LedgerApplication, projection: ViewProjection, page_size: int = PAGE) -> int:
-    """Apply everything recorded so far to the view; returns how many events it applied."""
+    """Apply everything recorded so far to the view; returns how many events it applied.
+
+    Only the view's own topics are read: a view of a few kinds of event (products, orders)
+    would otherwise fetch and skip every movement's row. Its position still moves to the
+    head read first, so ``?after=`` of any write reaches it: ids are committed in order (the
+    recorder inserts under a table lock), so nothing at or below that head can appear later."""
     applied = 0
     while True:
         after = projection.view.position()
-        page = app.recorder.select_notifications(start=after + 1, limit=page_size)
-        if not page:
+        head = app.recorder.max_notification_id() or 0
+        if head <= after:
             return applied
+        page = app.recorder.select_notifications(
+            start=after + 1, limit=page_size, stop=head, topics=projection.topics
+        )
+        full = len(page) == page_size
+        last = page[-1].id if full else head
         try:
-            applied += projection.process_page(page, app.mapper, after=after)
+            applied += projection.process_page(page, app.mapper, after=after, last=last)
         except StalePage:
             continue  # another process applied it: read on from where the view stands
-        if len(page) < page_size:
+        if not full:
             return applied
 
 
