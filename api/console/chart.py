@@ -12,7 +12,8 @@ from markupsafe import Markup
 from ledger.quantities import render
 
 WIDTH, HEIGHT = 640, 220
-LEFT, RIGHT, TOP, BOTTOM = 56, 12, 12, 28
+LEFT, RIGHT, TOP, BOTTOM = 56, 12, 30, 28
+LEGEND = 8  # above the plot, so no line runs through it
 
 
 @dataclass(frozen=True)
@@ -69,9 +70,9 @@ def step_chart(points: list[Point], *, title: str, physical: str, available: str
         f'<polyline class="available" points="{path("available")}"/>'
         f'<text x="{LEFT}" y="{HEIGHT - 8}">{first}</text>'
         f'<text x="{WIDTH - RIGHT}" y="{HEIGHT - 8}" text-anchor="end">{last}</text>'
-        f'<g class="legend"><rect class="physical" x="{WIDTH - 220}" y="{TOP}" width="12" '
-        f'height="4"/><text x="{WIDTH - 204}" y="{TOP + 6}">{escape(physical)}</text>'
-        f'<rect class="available" x="{WIDTH - 120}" y="{TOP}" width="12" height="4"/>'
-        f'<text x="{WIDTH - 104}" y="{TOP + 6}">{escape(available)}</text></g>'
+        f'<g class="legend"><rect class="physical" x="{WIDTH - 220}" y="{LEGEND}" width="12" '
+        f'height="4"/><text x="{WIDTH - 204}" y="{LEGEND + 6}">{escape(physical)}</text>'
+        f'<rect class="available" x="{WIDTH - 120}" y="{LEGEND}" width="12" height="4"/>'
+        f'<text x="{WIDTH - 104}" y="{LEGEND + 6}">{escape(available)}</text></g>'
         "</svg>"
     )
