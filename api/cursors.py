@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from ledger.errors import InvalidInput
 
 MAX_POSITION = 2**63 - 1
+# A header naming a position: an answer without a body (DELETE) and the console's live parts.
+POSITION_HEADER = "X-Ledger-Position"
 
 
 def encode_cursor(value: str) -> str:

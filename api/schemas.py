@@ -211,6 +211,13 @@ class ProductOut(BaseModel):
     barcodes: list[BarcodeOut]
 
 
+class NamedProductOut(ProductOut):
+    position: int | None = Field(
+        description="The write's position for `?after=`; null when the name was already that "
+        "and nothing was recorded."
+    )
+
+
 class ProductPage(BaseModel):
     items: list[ProductOut]
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page.")

@@ -134,7 +134,9 @@ class Catalog:
 
     # -- products ----------------------------------------------------------------------------
 
-    def name_product(self, sku: str, body: object) -> ProductInfo:
+    def name_product(self, sku: str, body: object) -> tuple[ProductInfo, int | None]:
+        """The product as named, and the write's position (None when the name was already
+        that: nothing was recorded)."""
         sku = check_code(sku, "sku")
         data = check_object(body, {"name"})
         if "name" not in data:
@@ -142,12 +144,16 @@ class Catalog:
         name = check_text(data["name"], "name", max_length=MAX_NAME_LENGTH)
         if name is not None and not name.strip():
             raise InvalidInput("name must not be blank", field="name")
-        return self.name_products({sku: name})[sku]
+        products, position = self.name_products({sku: name})
+        return products[sku], position
 
-    def name_products(self, names: dict[str, str | None]) -> dict[str, ProductInfo]:
-        """Set several products' names in one transaction (a spreadsheet's name column)."""
+    def name_products(
+        self, names: dict[str, str | None]
+    ) -> tuple[dict[str, ProductInfo], int | None]:
+        """Set several products' names in one transaction (a spreadsheet's name column);
+        returns them with the write's position (None when every name was already that)."""
 
-        def work(session: Session) -> dict[str, ProductInfo]:
+        def work(session: Session) -> tuple[dict[str, ProductInfo], int | None]:
             keys = {sku: ids.product_id(sku) for sku in names}
             found = session.load(list(keys.values()))
             events = []
@@ -161,8 +167,8 @@ class Catalog:
                     product.rename(name)
                 events += product.collect_events()
                 products[sku] = ProductInfo.of(product)
-            session.save(events)
-            return products
+            positions = session.save(events)
+            return products, max(positions.values(), default=None)
 
         return self.app.unit_of_work.run(
             work, busy="the product changed concurrently too often; try again"

@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from api.cursors import POSITION_HEADER
+
 if TYPE_CHECKING:
     from api.wiring import Container
 
 # The answer's header naming the position a live part now shows; the next poll sends it back.
-POSITION = "X-Ledger-Position"
+POSITION = POSITION_HEADER
 Since = Annotated[int | None, Query(ge=0, le=2**62)]
 
 EVERY = 0.1  # seconds between two reads of a watched position

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.console.auth import Person, Viewer
-from api.console.changes import Watch
+from api.console.changes import POSITION, Watch
 from api.console.i18n import translator
 from api.console.templating import page
 from api.dependencies import ContainerDep
@@ -42,7 +42,6 @@ PLATFORM_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 Text = Annotated[str, Query(max_length=200)]
 Position = Annotated[int | None, Query(ge=1, le=2**62)]
 Since = Annotated[int | None, Query(ge=0, le=2**62)]
-POSITION = "X-Ledger-Position"
 
 
 def _watch(request: Request, container: Container, view: str) -> Watch:

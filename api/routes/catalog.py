@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import SkipValidation
 
-from api.cursors import decode_cursor, encode_cursor
+from api.cursors import POSITION_HEADER, decode_cursor, encode_cursor
 from api.decimal_json import DecimalJSONRoute
 from api.dependencies import ContainerDep, ProductsAfter, Reader, Writer
 from api.schemas import (
@@ -21,6 +21,7 @@ from api.schemas import (
     BarcodeEntryOut,
     BarcodeIn,
     ErrorOut,
+    NamedProductOut,
     ProductIn,
     ProductOut,
     ProductPage,
@@ -91,15 +92,31 @@ def get_barcode(code: Code, container: ContainerDep, _: Reader) -> dict[str, Any
     return barcode_out(code, container.catalog.barcode(code))
 
 
-@router.delete("/barcodes/{code}", status_code=204, responses=_BARCODE_ERRORS)
+@router.delete(
+    "/barcodes/{code}",
+    status_code=204,
+    responses={
+        204: {
+            "description": "Removed. The header gives the write's position for `?after=`.",
+            "headers": {
+                POSITION_HEADER: {
+                    "description": "The write's position, as `position` elsewhere.",
+                    "schema": {"type": "integer"},
+                }
+            },
+        },
+        **_BARCODE_ERRORS,
+    },
+)
 def delete_barcode(code: Code, container: ContainerDep, _: Writer) -> Response:
-    container.catalog.delete_barcode(code)
-    return Response(status_code=204)
+    position = container.catalog.delete_barcode(code)
+    headers = {} if position is None else {POSITION_HEADER: str(position)}
+    return Response(status_code=204, headers=headers)
 
 
 @router.put(
     "/products/{sku}",
-    response_model=ProductOut,
+    response_model=NamedProductOut,
     responses=ERRORS,
     summary="Name a product (null removes the name)",
 )
@@ -109,7 +126,8 @@ def put_product(
     container: ContainerDep,
     _: Writer,
 ) -> dict[str, Any]:
-    return product_out(sku, container.catalog.name_product(sku, body))
+    product, position = container.catalog.name_product(sku, body)
+    return {**product_out(sku, product), "position": position}
 
 
 @router.get(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import httpx
 
 from tests.e2e.conftest import Server
-from tests.waiting import eventually
 
 GTIN_13 = "4006381333931"
 GTIN_14 = "04006381333931"  # the same barcode as a GTIN-14
@@ -75,11 +74,21 @@ def test_products_are_found_by_name_sku_prefix_and_barcode(server: Server) -> No
         assert httpx.get(f"{server.url}/products").status_code == 401
 
     with server.client() as admin:
+        # A rename and a barcode's removal give their positions, so a search can wait for them
+        # (?after=) instead of polling.
         renamed = admin.put("/products/CAF-500", json={"name": "Café Extraforte 500g"})
         assert renamed.status_code == 200
-        assert admin.delete(f"/barcodes/{GTIN_13}").status_code == 204
-        eventually(lambda: skus(admin, "torrado") == [], "the old name no longer finds it")
+        assert renamed.json()["name"] == "Café Extraforte 500g"
+        assert renamed.json()["position"] > after
+        assert skus(admin, "torrado", after=renamed.json()["position"]) == []
         assert skus(admin, "extraforte") == ["CAF-500"]
-        eventually(lambda: skus(admin, GTIN_14) == [], "the removed barcode no longer finds it")
+        # The same name again records nothing and has no position.
+        again = admin.put("/products/CAF-500", json={"name": "Café Extraforte 500g"})
+        assert (again.status_code, again.json()["position"]) == (200, None)
+        removed = admin.delete(f"/barcodes/{GTIN_13}")
+        assert removed.status_code == 204
+        removal = int(removed.headers["X-Ledger-Position"])
+        assert removal > renamed.json()["position"]
+        assert skus(admin, GTIN_14, after=removal) == []
         [item] = admin.get("/products", params={"q": "CAF-500"}).json()["items"]
         assert item == {"sku": "CAF-500", "name": "Café Extraforte 500g", "barcodes": []}
