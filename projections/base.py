@@ -474,10 +474,6 @@ class ViewProjection(Projection[View]):
     """The library's projection interface over a view: ``ProjectionRunner`` calls
     ``process_event`` per event; our feeds call ``process_page`` with many."""
 
-    # Whether its runner may wait longer under a stream of writes (projections/runner.py):
-    # false for a view whose lag a promise is made on (the publisher's, "within seconds").
-    gathers_under_load = True
-
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         after = self.view.position()
         if tracking.notification_id > after:

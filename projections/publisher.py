@@ -291,8 +291,6 @@ def replay(events: Iterable[tuple[Any, int]]) -> Iterator[dict[str, Any]]:
 class PublisherProjection(ViewProjection):
     name = "publisher"
     topics = PublisherView.topics
-    # Its lag is the publish lag: what a platform sees, and late, oversells.
-    gathers_under_load = False
 
 
 class SQLitePublisherView(SQLiteView, PublisherView):

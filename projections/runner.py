@@ -4,10 +4,9 @@
 then sleeps until poked or until its poll interval passes. It is poked by a write of its own
 process and, on PostgreSQL, by the process's one LISTEN (``projections.notify_waker``); the
 poll covers writers in other processes on SQLite and a lost notification on PostgreSQL. Under a
-stream of writes it waits ``SETTLE`` (``BUSY_SETTLE`` under a heavy one) before reading, so that
-one transaction applies many events, and the view's position says exactly how far it has read
-(its lag is zero once it has read everything, even when the newest events are none of its
-business).
+stream of writes it waits ``SETTLE`` before reading, so that one transaction applies many
+events, and the view's position says exactly how far it has read (its lag is zero once it has
+read everything, even when the newest events are none of its business).
 
 A page that fails is applied one event at a time up to the event the view cannot apply, which
 is logged, retried with backoff and reported (``/readyz``, ``/metrics``) by its position and
@@ -35,13 +34,6 @@ MAX_BACKOFF = 30.0
 # Under a stream of writes, wait this long between catch-ups so that each one applies many
 # events in one transaction instead of one event per transaction.
 SETTLE = 0.1
-# Once a catch-up applied at least BUSY_PAGE events (a stream of some hundred a second), wait
-# BUSY_SETTLE instead: pages three times as large cost the database and the background process
-# less per event (docs/benchmarks.md: PostgreSQL's CPU per movement down by a fifth at 8 clients
-# of single appends), for at most 0.2 s more view lag, while a lone write is still read within
-# SETTLE. Not for the publisher: its lag is the publish lag.
-BUSY_PAGE = 10
-BUSY_SETTLE = 0.3
 
 
 @dataclass
@@ -159,11 +151,6 @@ def catch_up(app: LedgerApplication, projection: ViewProjection, page_size: int 
             return applied
 
 
-def settle_after(applied: int, gathers_under_load: bool = True) -> float:
-    """How long to let writes gather after a catch-up that applied ``applied`` events."""
-    return BUSY_SETTLE if gathers_under_load and applied >= BUSY_PAGE else SETTLE
-
-
 class PollingRunner(_Supervised):
     """Reads the store after the view's position, whenever poked or every ``poll_interval``."""
 
@@ -183,11 +170,11 @@ class PollingRunner(_Supervised):
         while not self._stop.is_set():
             self._wake.clear()
             try:
-                applied = self.catch_up()
+                self.catch_up()
             except Exception as error:
                 backoff = self._failed(error, backoff)
                 continue
             self._recovered()
             backoff = 0.1
             self._wake.wait(self.poll_interval)
-            self._stop.wait(settle_after(applied, self.projection.gathers_under_load))
+            self._stop.wait(SETTLE)
