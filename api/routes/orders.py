@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
+from starlette.convertors import PathConvertor, register_url_convertor
 
 from api.cursors import decode_position, encode_position
 from api.decimal_json import DecimalJSONRoute
@@ -19,7 +20,22 @@ from ledger.orders import Order, OrderStatus, parse_invoice_value, parse_lines
 from ledger.quantities import render
 from projections.order_list import OrderFilter
 
+
+class _OrderIdText(PathConvertor):
+    """An order id in a path: any text, "/" and line breaks included (what an id may be is the
+    order's rule to tell, 422 with its reason, not the router's bare 404), but for one ending
+    in "/" and the word of a route after the id, which names that route (PATCH .../cancel is a
+    method the route does not have: 405, not the order "x/cancel")."""
+
+    regex = r"[\s\S]*(?<!/status)(?<!/post-stock)(?<!/invoice)(?<!/cancel)"
+
+
+register_url_convertor("order_id", _OrderIdText())
+
 router = APIRouter(route_class=DecimalJSONRoute, tags=["orders"])
+# ``{order_id:order_id}``: a platform's order id may hold "/" (sent as is or as %2F, which the
+# server decodes before routing). Only POST routes end in a word after the id, and the GET,
+# PATCH and DELETE routes end at the id, so no path means two things.
 
 Code = Annotated[
     str, Path(min_length=1, max_length=64, json_schema_extra={"pattern": CODE_PATTERN})
@@ -88,14 +104,17 @@ def _row_out(row: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get(
-    "/orders/{platform}/{order_id}", response_model=OrderOut, responses=_ERRORS, summary="An order"
+    "/orders/{platform}/{order_id:order_id}",
+    response_model=OrderOut,
+    responses=_ERRORS,
+    summary="An order",
 )
 def get_order(platform: Code, order_id: Code, container: ContainerDep, _: Reader) -> dict[str, Any]:
     return order_out(container.orders.get(platform, order_id))
 
 
 @router.post(
-    "/orders/{platform}/{order_id}/status",
+    "/orders/{platform}/{order_id:order_id}/status",
     response_model=OrderOut,
     responses=_ERRORS,
     summary="Report the platform's status (late or out-of-order reports change nothing)",
@@ -107,7 +126,7 @@ def set_status(
 
 
 @router.post(
-    "/orders/{platform}/{order_id}/post-stock",
+    "/orders/{platform}/{order_id:order_id}/post-stock",
     response_model=OrderOut,
     responses=_ERRORS,
     summary="The order's stock leaves the warehouse now (consumes the reservation once)",
@@ -119,7 +138,7 @@ def post_stock(
 
 
 @router.post(
-    "/orders/{platform}/{order_id}/invoice",
+    "/orders/{platform}/{order_id:order_id}/invoice",
     response_model=OrderOut,
     responses=_ERRORS,
     summary="Invoice the order: it becomes invoiced and its stock leaves, once",
@@ -139,7 +158,7 @@ def invoice(
 
 
 @router.patch(
-    "/orders/{platform}/{order_id}",
+    "/orders/{platform}/{order_id:order_id}",
     response_model=OrderOut,
     responses=_ERRORS,
     summary="Edit the items before invoicing (local; never sent to the platform)",
@@ -152,7 +171,7 @@ def edit(
 
 
 @router.post(
-    "/orders/{platform}/{order_id}/cancel",
+    "/orders/{platform}/{order_id:order_id}/cancel",
     response_model=OrderOut,
     responses=_ERRORS,
     summary="Cancel the order and release its reservation",
@@ -164,7 +183,7 @@ def cancel(
 
 
 @router.delete(
-    "/orders/{platform}/{order_id}",
+    "/orders/{platform}/{order_id:order_id}",
     response_model=OrderOut,
     responses=_ERRORS,
     summary="Delete the order and release its reservation",

@@ -260,3 +260,36 @@ def test_concurrent_imports_over_http_reserve_exactly_once_and_exactly_the_sum(
         assert stock(client, "SKU-1") == ("10", "5", "5")
         for n in range(5):
             assert stock(client, f"S{n}") == ("100", "15", "85")
+
+
+@pytest.mark.parametrize("order_id", ["2026/0042", "a/b/c", "x%y"])
+def test_an_order_id_with_a_slash_works_through_every_route(
+    shared_server: Server, order_id: str
+) -> None:
+    """A webhook platform's order ids may hold "/": the order is found, changed, cancelled and
+    deleted by its path, plain or with %2F."""
+    with shared_server.client() as client:
+        platforms(client)
+        receive(client, "SKU-1", "10", f"nf-slash-{order_id}")
+        created = client.post("/orders", json=order(order_id, status="awaiting_payment"))
+        assert created.status_code == 201, created.text
+        path = f"/orders/shop/{order_id.replace('%', '%25')}"
+        encoded = f"/orders/shop/{order_id.replace('%', '%25').replace('/', '%2F')}"
+        for url in (path, encoded):
+            got = client.get(url)
+            assert got.status_code == 200, got.text
+            assert got.json()["order_id"] == order_id
+        changed = client.patch(path, json={"items": [{"sku": "SKU-1", "quantity": "3"}]})
+        assert changed.status_code == 200, changed.text
+        confirmed = client.post(f"{encoded}/status", json={"status": "payment_confirmed"})
+        assert confirmed.status_code == 200, confirmed.text
+        assert confirmed.json()["status"] == "payment_confirmed"
+        cancelled = client.post(f"{path}/cancel")
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["status"] == "cancelled"
+        assert client.get(path).json()["status"] == "cancelled"
+        assert client.get(f"/orders/shop/{order_id}x").status_code == 404
+        # A path ending in a route's word names that route, never an order "…/cancel".
+        assert client.patch(f"{path}/cancel", json={"items": []}).status_code == 405
+        assert client.get(f"{path}/status").status_code == 405
+        assert client.delete(path).status_code in (200, 204)
